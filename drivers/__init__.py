@@ -1,0 +1,1 @@
+"""Span drivers: DAHDI cards through /dev/dahdi, and a virtual span over sockets."""

@@ -1,0 +1,1 @@
+"""`make bench`: each bench_<part>.py module has run() -> list[Table]."""

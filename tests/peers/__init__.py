@@ -1,0 +1,1 @@
+"""Adapters to real peers no one here wrote (libpri, speexdsp, spandsp, sipp...)."""
