@@ -1,0 +1,163 @@
+"""Virtual span wire format, playout buffer and frame clock (sans-I/O, injected time)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drivers.span import Law, SpanType
+from drivers.virtual_proto import (
+    HEADER_SIZE,
+    FrameClock,
+    Packet,
+    PlayoutBuffer,
+    ProtocolError,
+    TimeslotMap,
+    decode_packet,
+)
+
+IDLE = Law.ULAW.idle
+
+
+def frames(seq: int, n: int = 8, ts: int = 24) -> np.ndarray:
+    """Frames whose every octet is (frame index mod 251): easy to check what came out."""
+    idx = (np.arange(seq, seq + n) % 251).astype(np.uint8)
+    return np.repeat(idx[:, None], ts, axis=1)
+
+
+def test_header_layout_is_the_documented_one() -> None:
+    p = Packet(0x01020304, np.arange(48, dtype=np.uint8).reshape(2, 24), flags=0)
+    raw = p.encode()
+    assert raw[:HEADER_SIZE] == bytes([1, 0, 0, 2, 1, 2, 3, 4])
+    assert raw[HEADER_SIZE:] == bytes(range(48))  # frame-major: frame 0 TS1..24, then frame 1
+    back = decode_packet(raw, 24)
+    assert back.sequence == 0x01020304 and back.frames.shape == (2, 24)
+    assert np.array_equal(back.frames, p.frames)
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (b"\x01\x00\x00", "shorter"), (bytes([2, 0, 0, 1, 0, 0, 0, 0]) + bytes(24), "version"),
+    (bytes([1, 0, 0, 0, 0, 0, 0, 0]), "frame count"), (bytes([1, 0, 0, 1, 0, 0, 0, 0]) + bytes(23), "need"),
+])
+def test_bad_packets_raise_protocol_error(raw: bytes, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why):
+        decode_packet(raw, 24)
+
+
+@given(st.binary(max_size=600), st.sampled_from([24, 32]))
+def test_decoder_never_raises_anything_else(raw: bytes, ts: int) -> None:
+    try:
+        p = decode_packet(raw, ts)
+    except ProtocolError:
+        return
+    assert Packet(p.sequence, p.frames, p.flags).encode() == raw
+
+
+def test_timeslot_map_e1_and_t1() -> None:
+    e1 = TimeslotMap(SpanType.E1, SpanType.E1.default_bchannels, Law.ALAW.idle)
+    block = np.arange(30 * 4, dtype=np.uint8).reshape(30, 4)
+    fr = e1.to_frames(block)
+    assert fr.shape == (4, 32)
+    assert (fr[:, 0] == 0xD5).all() and (fr[:, 16] == 0xD5).all()  # TS0 framing, TS16 D-channel
+    assert fr[0, 1] == block[0, 0] and fr[0, 17] == block[15, 0] and fr[3, 31] == block[29, 3]
+    assert np.array_equal(e1.from_frames(fr), block)
+    t1 = TimeslotMap(SpanType.T1, (1, 2, 23), IDLE)
+    fr = t1.to_frames(np.array([[1], [2], [3]], dtype=np.uint8))
+    assert fr[0, 0] == 1 and fr[0, 1] == 2 and fr[0, 22] == 3 and fr[0, 23] == IDLE
+
+
+def test_in_order_stream_plays_after_target_without_counts() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=32)
+    out = []
+    for k in range(0, 800, 8):
+        pb.push(Packet(k, frames(k)))
+        if k >= 32:
+            out.append(pb.pull(8))
+    played = np.concatenate(out)[:, 0]
+    assert list(played[:16]) == [x % 251 for x in range(16)]
+    assert pb.stats.lost_frames == pb.stats.slips == pb.stats.reordered_packets == 0
+    assert 24 <= pb.depth <= 40
+
+
+def test_loss_is_filled_with_idle_and_counted() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=32)
+    for k in range(0, 40, 8):
+        pb.push(Packet(k, frames(k)))
+    got = [pb.pull(8)]
+    for k in range(40, 200, 8):
+        if k != 48:
+            pb.push(Packet(k, frames(k)))
+        got.append(pb.pull(8))
+    col = np.concatenate(got)[:, 0]
+    assert (col[48:56] == IDLE).all() and col[56] == 56 and col[47] == 47
+    assert pb.stats.lost_frames == 8 and pb.stats.slips == 0
+
+
+def test_reordering_within_the_buffer_loses_nothing() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=32)
+    order = [0, 8, 16, 24, 40, 32, 48, 64, 56, 72, 80, 88, 96]
+    got = []
+    for i, k in enumerate(order):
+        pb.push(Packet(k, frames(k)))
+        if i >= 4:
+            got.append(pb.pull(8))
+    col = np.concatenate(got)[:, 0]
+    assert list(col) == [x % 251 for x in range(len(col))]
+    assert pb.stats.reordered_packets == 2 and pb.stats.lost_frames == 0
+    pb.push(Packet(16, frames(16)))  # long after its slot
+    assert pb.stats.late_frames == 8
+
+
+def test_overflow_and_underflow_are_slips() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=32, high_water=48)
+    for k in range(0, 80, 8):  # 80 frames arrive, nothing played: 32 too many
+        pb.push(Packet(k, frames(k)))
+    assert pb.stats.overflow_slips == 32 and pb.depth == 48
+    pb.pull(48)
+    assert pb.stats.underflow_slips == 0
+    pb.pull(8)  # nothing left: one slip, then idle while it re-primes
+    assert pb.stats.underflow_slips == 1
+    assert (pb.pull(8) == IDLE).all() and pb.stats.underflow_slips == 1
+
+
+def test_stalled_sender_resumes_with_a_jump() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=32)
+    for k in range(0, 64, 8):
+        pb.push(Packet(k, frames(k)))
+        pb.pull(8)
+    pb.pull(400)  # 50 ms stall: underflow, one slip
+    assert pb.stats.underflow_slips == 1
+    for k in range(1000, 1040, 8):  # the sender skipped what it did not send
+        pb.push(Packet(k, frames(k)))
+    assert pb.stats.lost_frames == 1000 - 64 and not pb.priming  # all 64 sent were played first
+    assert pb.pull(1)[0, 0] == 1000 % 251
+
+
+def test_restarted_sender_resyncs_and_sequence_wraps() -> None:
+    pb = PlayoutBuffer(24, IDLE, target=16)
+    base = (1 << 32) - 24
+    for i in range(6):
+        k = (base + 8 * i) % (1 << 32)
+        pb.push(Packet(k, frames(base + 8 * i)))
+    assert pb.depth == 48 - 0 and pb.stats.resyncs == 0 and pb.stats.reordered_packets == 0
+    pb.push(Packet(77_000_000, frames(0)))
+    assert pb.stats.resyncs == 1
+
+
+def test_free_running_clock_keeps_8000_per_second() -> None:
+    c = FrameClock(now=100.0)
+    total = sum(c.due(100.0 + t / 1000 + 0.0003) for t in range(1, 1001))
+    assert total in (8002, 8003)
+    assert c.due(101.0003 + 0.5) == 0 and c.skipped == 4000  # stalled caller: skip, not burst
+
+
+def test_line_clock_follows_buffer_fill() -> None:
+    c = FrameClock(now=0.0)
+    c.steer(depth=48, target=32)
+    assert c.rate > 8000
+    c.steer(depth=16, target=32)
+    assert c.rate < 8000
+    c.steer(depth=32, target=32)
+    assert c.rate == 8000

@@ -1,0 +1,306 @@
+"""Both ends of the virtual span over real loopback sockets.
+
+The gateway side (drivers.virtual.VirtualSpan) and the far end
+(drivers.virtual_farend.VirtualFarEnd) carry D-channel frames and
+B-channel audio both ways; an impairing UDP relay drops and reorders
+packets; a far end in another process is stopped (SIGSTOP: a stalled
+sender) and killed and restarted (a reconnect).  Every impairment must be
+counted and the audio must come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from drivers.span import (
+    Alarm,
+    AlarmChanged,
+    Block,
+    CountersChanged,
+    Side,
+    Span,
+    SpanEvent,
+    SpanParams,
+    SpanType,
+    Timing,
+    VirtualParams,
+)
+from drivers.virtual import VirtualSpan
+from drivers.virtual_farend import VirtualFarEnd
+
+LO = "127.0.0.1"
+
+
+def run(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on a fresh asyncio loop (no pytest plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
+
+    return wrapper
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Recorder:
+    """Listener that keeps what arrives and transmits a ramp: code = (sample + 7 * channel) % 256."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.frames: list[bytes] = []
+        self.blocks: list[np.ndarray] = []
+        self.events: list[SpanEvent] = []
+        self.offset = offset
+        self.sent = 0
+
+    def span_frame(self, span: Span, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def span_block(self, span: Span, rx: Block, index: int) -> None:
+        self.blocks.append(rx.copy())
+        n = span.block_samples
+        t = np.arange(self.sent, self.sent + n)
+        c = np.arange(span.channels)[:, None]
+        span.write_block(((t[None, :] + 7 * c + self.offset) % 256).astype(np.uint8))
+        self.sent += n
+
+    def span_event(self, span: Span, event: SpanEvent) -> None:
+        self.events.append(event)
+
+
+def ramp_ok(block: np.ndarray, offset: int) -> bool:
+    """A received block is an unbroken piece of the peer's ramp, channels aligned."""
+    rows = block.astype(np.int64)
+    steps = np.diff(rows, axis=1) % 256
+    chans = (rows - rows[0]) % 256
+    want = (7 * np.arange(block.shape[0]))[:, None] % 256
+    del offset
+    return bool((steps == 1).all() and (chans == want).all())
+
+
+def params(name: str, side: Side, path: str, kind: SpanType = SpanType.T1,
+           remote: tuple[str, int] = (LO, 9)) -> SpanParams:
+    return SpanParams(name=name, number=1, driver="virtual", type=kind, side=side,
+                      timing=Timing.AUTO, block_samples=80,
+                      virtual=VirtualParams(path, (LO, 0), remote, 8, 4))
+
+
+async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+class Relay(asyncio.DatagramProtocol):
+    """UDP relay that drops or swaps chosen packets (by arrival count)."""
+
+    def __init__(self, to: tuple[str, int], drop: set[int], swap: set[int]) -> None:
+        self.to, self.drop, self.swap = to, drop, swap
+        self.n = 0
+        self.held: bytes | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        assert self.transport is not None
+        self.n += 1
+        if self.n in self.drop:
+            return
+        if self.n in self.swap:
+            self.held = data
+            return
+        self.transport.sendto(data, self.to)
+        if self.held is not None:
+            self.transport.sendto(self.held, self.to)
+            self.held = None
+
+
+@pytest.mark.parametrize("kind", [SpanType.T1, SpanType.E1])
+@run
+async def test_both_ends_carry_frames_and_audio_both_ways(tmp_path: Path, kind: SpanType) -> None:
+    path = str(tmp_path / "d.sock")
+    Path(path).touch(exist_ok=False)
+    os.unlink(path)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    stale.bind(path)  # a stale socket left by a crashed run: the gateway removes it
+    stale.close()
+    gw = VirtualSpan(params("gw", Side.USER, path, kind))
+    far = VirtualFarEnd(params("far", Side.NETWORK, path, kind))
+    gwl, farl = Recorder(), Recorder(offset=100)
+    gw.set_listener(gwl)
+    far.set_listener(farl)
+    await gw.start()
+    assert gw.status().alarms == Alarm.RED and not gw.status().layer1_up
+    await far.start()
+    gw.set_remote(far.bchannel_address)
+    far.set_remote(gw.bchannel_address)
+    try:
+        await until(lambda: gw.status().layer1_up and far.status().layer1_up)
+        assert gw.state.timing is Timing.LINE and far.state.timing is Timing.INTERNAL
+        sabme, ua = bytes([0x00, 0x01, 0x7F]), bytes([0x02, 0x01, 0x73])
+        info = bytes([0x00, 0x01, 0x00, 0x00]) + bytes(range(256)) + b"\x01\x02\x03\x04"
+        far.send_frame(sabme)
+        gw.send_frame(ua)
+        far.send_frame(info)  # 264 octets: the longest allowed
+        await until(lambda: len(gwl.frames) == 2 and len(farl.frames) == 1)
+        assert gwl.frames == [sabme, info] and farl.frames == [ua]
+        await until(lambda: len(gwl.blocks) > 30 and len(farl.blocks) > 30)
+        for rec in (gwl, farl):
+            tail = rec.blocks[-10:]
+            assert all(b.shape == (len(kind.default_bchannels), 80) for b in tail)
+            assert all(ramp_ok(b, 0) for b in tail), "audio not carried intact"
+        st = gw.status()
+        assert st.counters.lost_frames == 0 and st.counters.slips == 0
+        assert st.as_dict()["layer1_up"] is True and st.as_dict()["alarms"] == []
+    finally:
+        await far.stop()
+        await gw.stop()
+    assert not os.path.exists(path)
+
+
+@run
+async def test_loss_and_reordering_are_counted_and_survived(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.sock")
+    gw = VirtualSpan(params("gw", Side.USER, path))
+    far = VirtualFarEnd(params("far", Side.NETWORK, path))
+    gwl, farl = Recorder(), Recorder()
+    gw.set_listener(gwl)
+    far.set_listener(farl)
+    await gw.start()
+    await far.start()
+    loop = asyncio.get_running_loop()
+    relay = Relay(gw.bchannel_address, drop={200, 201, 350}, swap={300, 400, 500})
+    transport, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=(LO, 0))
+    far.set_remote(transport.get_extra_info("sockname")[:2])
+    gw.set_remote(far.bchannel_address)
+    try:
+        await until(lambda: relay.n > 700, timeout=5)
+        await until(lambda: len(gwl.blocks) > 0 and gw.state.counters.lost_frames >= 24)
+        c = gw.status().counters
+        assert c.lost_frames == 24  # three packets of 8 frames dropped, filled with idle
+        assert c.reordered_packets == 3  # swapped pairs arrive in time: nothing lost
+        changed = [e for e in gwl.events if isinstance(e, CountersChanged)]
+        assert sum(e.delta.lost_frames for e in changed) == 24
+        assert all(ramp_ok(b, 0) for b in gwl.blocks[-5:])  # and the audio carries on
+    finally:
+        transport.close()
+        await far.stop()
+        await gw.stop()
+
+
+@run
+async def test_far_end_reconnects_in_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.sock")
+    gw = VirtualSpan(params("gw", Side.USER, path))
+    far = VirtualFarEnd(params("far", Side.NETWORK, path), retry=0.02)
+    gwl = Recorder()
+    gw.set_listener(gwl)
+    await far.start()  # before the gateway listens: it retries
+    await gw.start()
+    try:
+        await until(lambda: gw.status().layer1_up and far.connected)
+        far.reconnect()
+        await until(lambda: gw.state.counters.reconnects == 1 and gw.status().layer1_up)
+        far.send_frame(b"\x00\x01\x7f")
+        await until(lambda: gwl.frames == [b"\x00\x01\x7f"])
+        alarms = [e for e in gwl.events if isinstance(e, AlarmChanged)]
+        assert alarms[0].cleared == Alarm.RED
+        assert far.state.counters.reconnects == 1
+    finally:
+        await far.stop()
+        await gw.stop()
+
+
+def _farend(path: str, gw_addr: tuple[str, int], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "drivers.virtual_farend", "--socket", path, "--local", f"{LO}:{port}",
+         "--remote", f"{gw_addr[0]}:{gw_addr[1]}", "--block", "80"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((LO, 0))
+        return int(s.getsockname()[1])
+
+
+@run
+async def test_stalled_and_restarted_far_end_process(tmp_path: Path) -> None:
+    """A far end in another process: stopped (stalled sender), then killed and restarted."""
+    path = str(tmp_path / "d.sock")
+    port = _free_port()
+    gw = VirtualSpan(params("gw", Side.USER, path, remote=(LO, port)))
+    gwl = Recorder()
+    gw.set_listener(gwl)
+    await gw.start()
+    proc = _farend(path, gw.bchannel_address, port)
+    try:
+        await until(lambda: gw.status().layer1_up, timeout=10)
+        gw.send_frame(b"\x00\x01\x7f")  # the loopback far end sends it back
+        await until(lambda: gwl.frames == [b"\x00\x01\x7f"])
+        await until(lambda: len(gwl.blocks) > 20 and ramp_ok(gwl.blocks[-1], 0))
+        before = gw.state.counters
+        os.kill(proc.pid, signal.SIGSTOP)
+        await asyncio.sleep(0.3)
+        os.kill(proc.pid, signal.SIGCONT)
+        n = len(gwl.blocks)
+        await until(lambda: len(gwl.blocks) > n + 20 and ramp_ok(gwl.blocks[-1], 0))
+        after = gw.state.counters
+        assert after.slips > before.slips  # underflow while it was stopped
+        assert after.lost_frames > before.lost_frames + 1000  # the frames it never sent
+        assert gw.status().layer1_up  # a stall is not a disconnect
+        proc.kill()
+        proc.wait()
+        await until(lambda: gw.status().alarms == Alarm.RED)
+        proc = _farend(path, gw.bchannel_address, port)
+        await until(lambda: gw.status().layer1_up, timeout=10)
+        assert gw.state.counters.reconnects == 1
+        n = len(gwl.blocks)
+        await until(lambda: len(gwl.blocks) > n + 20 and ramp_ok(gwl.blocks[-1], 0))
+        raised = [e for e in gwl.events if isinstance(e, AlarmChanged) and e.raised & Alarm.RED]
+        assert len(raised) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+        await gw.stop()
+
+
+@run
+async def test_bad_frames_and_packets_are_counted_and_dropped(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.sock")
+    gw = VirtualSpan(params("gw", Side.USER, path))
+    gwl = Recorder()
+    gw.set_listener(gwl)
+    await gw.start()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(path)
+        await until(lambda: gw.status().layer1_up)
+        s.send(b"\x00\x01")  # too short
+        s.send(bytes(265))  # too long
+        s.send(b"\x00\x01\x03ok")
+        u.sendto(b"\x01\x00\x00\x01junk", gw.bchannel_address)
+        await until(lambda: gwl.frames == [b"\x00\x01\x03ok"])
+        await until(lambda: gw.playout.stats.bad_packets == 1)
+        assert gw.state.counters.dchannel_dropped == 2
+    finally:
+        s.close()
+        u.close()
+        await gw.stop()
