@@ -17,92 +17,19 @@ caller asking for a response for it gets 480, as RFC 3398 notes for responses.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import IntEnum
 
-
-class Q850(IntEnum):
-    """Q.850 Table 1 cause values (the subset a PRI gateway meets and maps)."""
-
-    UNALLOCATED_NUMBER = 1
-    NO_ROUTE_TRANSIT_NETWORK = 2
-    NO_ROUTE_DESTINATION = 3
-    SEND_SPECIAL_INFO_TONE = 4
-    MISDIALLED_TRUNK_PREFIX = 5
-    CHANNEL_UNACCEPTABLE = 6
-    CALL_AWARDED_DELIVERED = 7
-    PREEMPTION = 8
-    NORMAL_CLEARING = 16
-    USER_BUSY = 17
-    NO_USER_RESPONDING = 18
-    NO_ANSWER = 19
-    SUBSCRIBER_ABSENT = 20
-    CALL_REJECTED = 21
-    NUMBER_CHANGED = 22
-    REDIRECTION_TO_NEW_DESTINATION = 23
-    EXCHANGE_ROUTING_ERROR = 25
-    NON_SELECTED_USER_CLEARING = 26
-    DESTINATION_OUT_OF_ORDER = 27
-    INVALID_NUMBER_FORMAT = 28
-    FACILITY_REJECTED = 29
-    RESPONSE_TO_STATUS_ENQUIRY = 30
-    NORMAL_UNSPECIFIED = 31
-    NO_CIRCUIT_AVAILABLE = 34
-    NETWORK_OUT_OF_ORDER = 38
-    TEMPORARY_FAILURE = 41
-    SWITCHING_EQUIPMENT_CONGESTION = 42
-    ACCESS_INFORMATION_DISCARDED = 43
-    REQUESTED_CHANNEL_NOT_AVAILABLE = 44
-    RESOURCE_UNAVAILABLE = 47
-    QUALITY_OF_SERVICE_NOT_AVAILABLE = 49
-    REQUESTED_FACILITY_NOT_SUBSCRIBED = 50
-    INCOMING_CALLS_BARRED_WITHIN_CUG = 55
-    BEARER_CAPABILITY_NOT_AUTHORIZED = 57
-    BEARER_CAPABILITY_NOT_AVAILABLE = 58
-    SERVICE_NOT_AVAILABLE = 63
-    BEARER_CAPABILITY_NOT_IMPLEMENTED = 65
-    CHANNEL_TYPE_NOT_IMPLEMENTED = 66
-    FACILITY_NOT_IMPLEMENTED = 69
-    ONLY_RESTRICTED_DIGITAL = 70
-    SERVICE_NOT_IMPLEMENTED = 79
-    INVALID_CALL_REFERENCE = 81
-    CHANNEL_DOES_NOT_EXIST = 82
-    INCOMPATIBLE_DESTINATION = 88
-    USER_NOT_MEMBER_OF_CUG = 87
-    INVALID_MESSAGE = 95
-    MANDATORY_IE_MISSING = 96
-    MESSAGE_TYPE_NONEXISTENT = 97
-    MESSAGE_NOT_COMPATIBLE_WITH_STATE = 98
-    IE_NONEXISTENT = 99
-    INVALID_IE_CONTENTS = 100
-    MESSAGE_NOT_COMPATIBLE_WITH_CALL_STATE = 101
-    RECOVERY_ON_TIMER_EXPIRY = 102
-    PROTOCOL_ERROR = 111
-    INTERWORKING = 127
-
-
-class Location(IntEnum):
-    """Q.850 s2.2.6 location of the cause (octet 3 bits 4-1)."""
-
-    USER = 0
-    PRIVATE_LOCAL = 1
-    PUBLIC_LOCAL = 2
-    TRANSIT = 3
-    PUBLIC_REMOTE = 4
-    PRIVATE_REMOTE = 5
-    INTERNATIONAL = 7
-    BEYOND_INTERWORKING = 10
-
+from appliance.isdn.cause import CauseValue, Location
 
 # RFC 8606 s3: tokens for the Reason header's `location` parameter.
 LOCATION_TOKENS: Mapping[Location, str] = {
     Location.USER: "U",
-    Location.PRIVATE_LOCAL: "LPN",
-    Location.PUBLIC_LOCAL: "LN",
-    Location.TRANSIT: "TN",
-    Location.PUBLIC_REMOTE: "RLN",
-    Location.PRIVATE_REMOTE: "RPN",
-    Location.INTERNATIONAL: "INTL",
-    Location.BEYOND_INTERWORKING: "BI",
+    Location.PRIVATE_NETWORK_LOCAL_USER: "LPN",
+    Location.PUBLIC_NETWORK_LOCAL_USER: "LN",
+    Location.TRANSIT_NETWORK: "TN",
+    Location.PUBLIC_NETWORK_REMOTE_USER: "RLN",
+    Location.PRIVATE_NETWORK_REMOTE_USER: "RPN",
+    Location.INTERNATIONAL_NETWORK: "INTL",
+    Location.BEYOND_INTERWORKING_POINT: "BI",
 }
 LOCATION_BY_TOKEN: Mapping[str, Location] = {v: k for k, v in LOCATION_TOKENS.items()}
 
@@ -132,7 +59,7 @@ STATUS_TO_CAUSE: Mapping[int, int] = {
 STATUS_FALLBACK_CAUSE: Mapping[int, int] = {487: 16, 488: 65, 606: 65}
 
 REASON_TEXT: Mapping[int, str] = {
-    c.value: c.name.replace("_", " ").capitalize() for c in Q850
+    c.value: c.name.replace("_", " ").capitalize() for c in CauseValue
 }
 
 

@@ -17,56 +17,18 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from appliance.isdn.q931.codes import (
+    NumberingPlan,
+    Presentation,
+    RedirectionReason,
+    Screening,
+    TypeOfNumber,
+)
 
-class NumberType(IntEnum):
-    """Q.931 4.5.8 octet 3 bits 7-5: type of number."""
-
-    UNKNOWN = 0
-    INTERNATIONAL = 1
-    NATIONAL = 2
-    NETWORK_SPECIFIC = 3
-    SUBSCRIBER = 4
-    ABBREVIATED = 6
-
-
-class NumberingPlan(IntEnum):
-    """Q.931 4.5.8 octet 3 bits 4-1: numbering plan identification."""
-
-    UNKNOWN = 0
-    ISDN = 1
-    DATA = 3
-    TELEX = 4
-    NATIONAL = 8
-    PRIVATE = 9
-
-
-class Presentation(IntEnum):
-    """Q.931 4.5.8 octet 3a bits 7-6: presentation indicator."""
-
-    ALLOWED = 0
-    RESTRICTED = 1
-    NOT_AVAILABLE = 2
-
-
-class Screening(IntEnum):
-    """Q.931 4.5.8 octet 3a bits 2-1: screening indicator."""
-
-    USER_NOT_SCREENED = 0
-    USER_PASSED = 1
-    USER_FAILED = 2
-    NETWORK = 3
-
-
-class RedirectReason(IntEnum):
-    """Q.931 (Q.952 s7.1.2) redirecting number octet 3b: reason for redirection."""
-
-    UNKNOWN = 0
-    BUSY = 1
-    NO_REPLY = 2
-    DEFLECTION = 4
-    DTE_OUT_OF_ORDER = 9
-    BY_CALLED_DTE = 10
-    UNCONDITIONAL = 15
+__all__ = [
+    "CallFacts", "CauseFact", "Name", "NumberingPlan", "Party", "Presentation",
+    "Redirection", "RedirectionReason", "Screening", "TypeOfNumber", "UserToUser",
+]
 
 
 @dataclass(frozen=True)
@@ -74,8 +36,8 @@ class Party:
     """A party number with everything the number IE says about it."""
 
     digits: str
-    type: int = NumberType.UNKNOWN
-    plan: int = NumberingPlan.ISDN
+    type: int = TypeOfNumber.UNKNOWN
+    plan: int = NumberingPlan.ISDN_E164
     presentation: int = Presentation.ALLOWED
     screening: int = Screening.USER_NOT_SCREENED
 
@@ -86,7 +48,7 @@ class Party:
     def to_event(self) -> dict[str, Any]:
         return {
             "digits": self.digits,
-            "type": _name(NumberType, self.type),
+            "type": _name(TypeOfNumber, self.type),
             "plan": _name(NumberingPlan, self.plan),
             "presentation": _name(Presentation, self.presentation),
             "screening": _name(Screening, self.screening),
@@ -109,19 +71,19 @@ class Redirection:
     """Who forwarded the call, why, and whom the caller first dialled."""
 
     redirecting: Party
-    reason: int = RedirectReason.UNKNOWN
+    reason: int = RedirectionReason.UNKNOWN
     original_called: Party | None = None
     original_reason: int | None = None
 
     def to_event(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "redirecting": self.redirecting.to_event(),
-            "reason": _name(RedirectReason, self.reason),
+            "reason": _name(RedirectionReason, self.reason),
         }
         if self.original_called is not None:
             out["original_called"] = self.original_called.to_event()
         if self.original_reason is not None:
-            out["original_reason"] = _name(RedirectReason, self.original_reason)
+            out["original_reason"] = _name(RedirectionReason, self.original_reason)
         return out
 
 

@@ -34,19 +34,20 @@ from urllib.parse import quote, unquote
 
 from sippy.SipAddress import SipAddress
 
-from appliance.interwork.causes import LOCATION_BY_TOKEN, LOCATION_TOKENS, Location, reason_text
+from appliance.interwork.causes import LOCATION_BY_TOKEN, LOCATION_TOKENS, reason_text
 from appliance.interwork.facts import (
     CauseFact,
     Name,
     NumberingPlan,
-    NumberType,
     Party,
     Presentation,
     Redirection,
-    RedirectReason,
+    RedirectionReason,
     Screening,
+    TypeOfNumber,
     UserToUser,
 )
+from appliance.isdn.cause import Location
 
 _TEL = re.compile(r"^\s*(?:\"[^\"]*\"\s*)?<?tel:([^;>\s]+)", re.IGNORECASE)
 ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'
@@ -77,28 +78,28 @@ class TrunkPolicy:
 
 # RFC 5806 s4 reason tokens.
 _DIVERSION_REASON: dict[int, str] = {
-    RedirectReason.UNKNOWN: "unknown",
-    RedirectReason.BUSY: "user-busy",
-    RedirectReason.NO_REPLY: "no-answer",
-    RedirectReason.DEFLECTION: "deflection",
-    RedirectReason.DTE_OUT_OF_ORDER: "out-of-service",
-    RedirectReason.BY_CALLED_DTE: "follow-me",
-    RedirectReason.UNCONDITIONAL: "unconditional",
+    RedirectionReason.UNKNOWN: "unknown",
+    RedirectionReason.CALL_FORWARDING_BUSY: "user-busy",
+    RedirectionReason.CALL_FORWARDING_NO_REPLY: "no-answer",
+    RedirectionReason.DEFLECTION: "deflection",
+    RedirectionReason.DTE_OUT_OF_ORDER: "out-of-service",
+    RedirectionReason.CALL_FORWARDING_BY_CALLED_DTE: "follow-me",
+    RedirectionReason.CALL_FORWARDING_UNCONDITIONAL: "unconditional",
 }
 _REASON_BY_DIVERSION: dict[str, int] = {v: k for k, v in _DIVERSION_REASON.items()}
-_REASON_BY_DIVERSION.update({"unavailable": RedirectReason.DTE_OUT_OF_ORDER,
-                             "time-of-day": RedirectReason.UNCONDITIONAL,
-                             "do-not-disturb": RedirectReason.UNCONDITIONAL,
-                             "away": RedirectReason.UNCONDITIONAL})
+_REASON_BY_DIVERSION.update({"unavailable": RedirectionReason.DTE_OUT_OF_ORDER,
+                             "time-of-day": RedirectionReason.CALL_FORWARDING_UNCONDITIONAL,
+                             "do-not-disturb": RedirectionReason.CALL_FORWARDING_UNCONDITIONAL,
+                             "away": RedirectionReason.CALL_FORWARDING_UNCONDITIONAL})
 # RFC 4458 s3.5 cause values.
 _HI_CAUSE: dict[int, int] = {
-    RedirectReason.UNKNOWN: 404,
-    RedirectReason.BUSY: 486,
-    RedirectReason.NO_REPLY: 408,
-    RedirectReason.UNCONDITIONAL: 302,
-    RedirectReason.DEFLECTION: 480,
-    RedirectReason.BY_CALLED_DTE: 487,
-    RedirectReason.DTE_OUT_OF_ORDER: 503,
+    RedirectionReason.UNKNOWN: 404,
+    RedirectionReason.CALL_FORWARDING_BUSY: 486,
+    RedirectionReason.CALL_FORWARDING_NO_REPLY: 408,
+    RedirectionReason.CALL_FORWARDING_UNCONDITIONAL: 302,
+    RedirectionReason.DEFLECTION: 480,
+    RedirectionReason.CALL_FORWARDING_BY_CALLED_DTE: 487,
+    RedirectionReason.DTE_OUT_OF_ORDER: 503,
 }
 _REASON_BY_HI_CAUSE: dict[int, int] = {v: k for k, v in _HI_CAUSE.items()}
 
@@ -108,11 +109,11 @@ _REASON_BY_HI_CAUSE: dict[int, int] = {v: k for k, v in _HI_CAUSE.items()}
 def uri_user(party: Party, policy: TrunkPolicy) -> str:
     """The URI user part for a number: +E.164 where type of number allows."""
     digits = party.digits
-    if not policy.e164 or party.plan not in (NumberingPlan.ISDN, NumberingPlan.UNKNOWN):
+    if not policy.e164 or party.plan not in (NumberingPlan.ISDN_E164, NumberingPlan.UNKNOWN):
         return digits
-    if party.type == NumberType.INTERNATIONAL:
+    if party.type == TypeOfNumber.INTERNATIONAL:
         return "+" + digits
-    if party.type == NumberType.NATIONAL:
+    if party.type == TypeOfNumber.NATIONAL:
         return "+" + policy.country_code + digits
     return digits
 
@@ -128,12 +129,12 @@ def party_from_user(user: str, policy: TrunkPolicy, *,
         if not rest.isdigit():
             raise HeaderError(f"number {user!r} is not +E.164 digits")
         if policy.country_code and rest.startswith(policy.country_code):
-            return Party(rest[len(policy.country_code):], NumberType.NATIONAL,
-                         NumberingPlan.ISDN, presentation, screening)
-        return Party(rest, NumberType.INTERNATIONAL, NumberingPlan.ISDN, presentation, screening)
+            return Party(rest[len(policy.country_code):], TypeOfNumber.NATIONAL,
+                         NumberingPlan.ISDN_E164, presentation, screening)
+        return Party(rest, TypeOfNumber.INTERNATIONAL, NumberingPlan.ISDN_E164, presentation, screening)
     if not re.fullmatch(r"[0-9*#]*", digits):
         raise HeaderError(f"number {user!r} is not dialable digits")
-    return Party(digits, NumberType.UNKNOWN, NumberingPlan.ISDN, presentation, screening)
+    return Party(digits, TypeOfNumber.UNKNOWN, NumberingPlan.ISDN_E164, presentation, screening)
 
 
 def _uri(user: str, policy: TrunkPolicy, *, phone: bool = True) -> str:
@@ -155,7 +156,7 @@ def identity_headers(calling: Party | None, name: Name | None,
     shown_name = name.text if name and name.presentation == Presentation.ALLOWED else None
     uri = _uri(uri_user(calling, policy), policy)
     named = f"{_display(shown_name)} <{uri}>" if shown_name else f"<{uri}>"
-    screened = calling.screening in (Screening.USER_PASSED, Screening.NETWORK)
+    screened = calling.screening in (Screening.USER_VERIFIED_PASSED, Screening.NETWORK_PROVIDED)
     out: list[tuple[str, str]] = []
     if calling.restricted:
         out.append(("From", ANONYMOUS_FROM))
@@ -184,7 +185,7 @@ def parse_identity(from_value: str, pai_values: list[str], privacy: str | None,
                 if tel:
                     # sippy parses no tel: URIs (RFC 3966); PAI often carries one.
                     number = tel.group(1)
-                    party = party_from_user(number, policy, screening=Screening.USER_PASSED,
+                    party = party_from_user(number, policy, screening=Screening.USER_VERIFIED_PASSED,
                                             presentation=Presentation.RESTRICTED if hidden
                                             else Presentation.ALLOWED)
                     from_addr = _address(from_value)
@@ -196,7 +197,7 @@ def parse_identity(from_value: str, pai_values: list[str], privacy: str | None,
                     return party, name
                 addr = _address(item)
                 if _user_of(addr):
-                    source, screening = addr, Screening.USER_PASSED
+                    source, screening = addr, Screening.USER_VERIFIED_PASSED
                     break
             if source is not None:
                 break
@@ -209,10 +210,10 @@ def parse_identity(from_value: str, pai_values: list[str], privacy: str | None,
     if anonymous:
         # Q.931 4.5.8: no digits, and why: hidden by the caller, or not available.
         if hidden:
-            return Party("", NumberType.UNKNOWN, NumberingPlan.UNKNOWN,
+            return Party("", TypeOfNumber.UNKNOWN, NumberingPlan.UNKNOWN,
                          Presentation.RESTRICTED, screening), None
-        return Party("", NumberType.UNKNOWN, NumberingPlan.UNKNOWN,
-                     Presentation.NOT_AVAILABLE, Screening.NETWORK), None
+        return Party("", TypeOfNumber.UNKNOWN, NumberingPlan.UNKNOWN,
+                     Presentation.NOT_AVAILABLE, Screening.NETWORK_PROVIDED), None
     party = party_from_user(user, policy, presentation=presentation, screening=screening)
     display = from_addr.name or source.name
     name = None
@@ -248,7 +249,7 @@ def _diversion_values(redir: Redirection, policy: TrunkPolicy) -> list[str]:
     orig = redir.original_called
     if orig is not None and orig.digits != redir.redirecting.digits:
         values.append(one(orig, redir.original_reason
-                          if redir.original_reason is not None else RedirectReason.UNKNOWN))
+                          if redir.original_reason is not None else RedirectionReason.UNKNOWN))
     return values
 
 
@@ -257,7 +258,7 @@ def _history_info_value(redir: Redirection, called: Party | None, policy: TrunkP
     orig = redir.original_called
     if orig is not None and orig.digits != redir.redirecting.digits:
         chain.append((orig, redir.original_reason if redir.original_reason is not None
-                      else RedirectReason.UNKNOWN))
+                      else RedirectionReason.UNKNOWN))
     chain.append((redir.redirecting, redir.reason))
     entries: list[str] = []
     index = "1"
@@ -293,7 +294,7 @@ def parse_redirection(diversion: list[str], history_info: list[str],
             party = party_from_user(_user_of(addr), policy, presentation=(
                 Presentation.RESTRICTED if restricted else Presentation.ALLOWED))
             reason = _REASON_BY_DIVERSION.get((addr.getParam("reason") or "unknown").lower(),
-                                              RedirectReason.UNKNOWN)
+                                              RedirectionReason.UNKNOWN)
             parties.append((party, reason))
         last, reason = parties[0]
         first, first_reason = parties[-1]
@@ -311,8 +312,8 @@ def parse_redirection(diversion: list[str], history_info: list[str],
     hops: list[tuple[Party, int]] = []
     for (_, prev), (_, nxt) in itertools.pairwise(parsed):
         cause = _uri_param(nxt, "cause")
-        reason = (_REASON_BY_HI_CAUSE.get(int(cause), RedirectReason.UNKNOWN)
-                  if cause and cause.isdigit() else RedirectReason.UNKNOWN)
+        reason = (_REASON_BY_HI_CAUSE.get(int(cause), RedirectionReason.UNKNOWN)
+                  if cause and cause.isdigit() else RedirectionReason.UNKNOWN)
         hidden = "Privacy" in (prev.url.headers or {})
         hops.append((party_from_user(_user_of(prev), policy, presentation=(
             Presentation.RESTRICTED if hidden else Presentation.ALLOWED)), reason))

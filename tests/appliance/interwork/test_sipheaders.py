@@ -12,12 +12,12 @@ from appliance.interwork.facts import (
     CallFacts,
     CauseFact,
     Name,
-    NumberType,
     Party,
     Presentation,
     Redirection,
-    RedirectReason,
+    RedirectionReason,
     Screening,
+    TypeOfNumber,
     UserToUser,
 )
 from appliance.interwork.sipheaders import (
@@ -39,7 +39,7 @@ POLICY = TrunkPolicy(host="gw.example", country_code="1")
 
 
 def test_rfc3325_allowed_screened_number_goes_to_from_and_pai() -> None:
-    calling = Party("3035551234", NumberType.NATIONAL, screening=Screening.NETWORK)
+    calling = Party("3035551234", TypeOfNumber.NATIONAL, screening=Screening.NETWORK_PROVIDED)
     assert identity_headers(calling, Name("Front Desk"), POLICY) == [
         ("From", '"Front Desk" <sip:+13035551234@gw.example;user=phone>'),
         ("P-Asserted-Identity", '"Front Desk" <sip:+13035551234@gw.example;user=phone>'),
@@ -47,7 +47,7 @@ def test_rfc3325_allowed_screened_number_goes_to_from_and_pai() -> None:
 
 
 def test_unscreened_number_goes_to_from_only() -> None:
-    calling = Party("442071234567", NumberType.INTERNATIONAL)
+    calling = Party("442071234567", TypeOfNumber.INTERNATIONAL)
     assert identity_headers(calling, None, POLICY) == [
         ("From", "<sip:+442071234567@gw.example;user=phone>"),
     ]
@@ -55,21 +55,21 @@ def test_unscreened_number_goes_to_from_only() -> None:
 
 @pytest.mark.parametrize("screening", list(Screening))
 def test_restricted_presentation_never_leaks_into_from(screening: Screening) -> None:
-    calling = Party("3035551234", NumberType.NATIONAL, presentation=Presentation.RESTRICTED,
+    calling = Party("3035551234", TypeOfNumber.NATIONAL, presentation=Presentation.RESTRICTED,
                     screening=screening)
     headers = dict(identity_headers(calling, Name("Secret Person"), POLICY))
     assert headers["From"] == ANONYMOUS_FROM
     assert headers["Privacy"] == "id"
     assert "5551234" not in headers["From"]
     assert "Secret" not in "".join(headers.values())
-    if screening in (Screening.USER_PASSED, Screening.NETWORK):
+    if screening in (Screening.USER_VERIFIED_PASSED, Screening.NETWORK_PROVIDED):
         assert headers["P-Asserted-Identity"] == "<sip:+13035551234@gw.example;user=phone>"
     else:
         assert "P-Asserted-Identity" not in headers
 
 
 def test_restricted_name_alone_is_not_shown() -> None:
-    calling = Party("3035551234", NumberType.NATIONAL, screening=Screening.NETWORK)
+    calling = Party("3035551234", TypeOfNumber.NATIONAL, screening=Screening.NETWORK_PROVIDED)
     headers = dict(identity_headers(calling, Name("Hidden", Presentation.RESTRICTED), POLICY))
     assert headers["From"] == "<sip:+13035551234@gw.example;user=phone>"
 
@@ -82,22 +82,22 @@ def test_number_not_available_is_anonymous_without_privacy() -> None:
 def test_identity_back_from_pai_and_privacy() -> None:
     party, name = parse_identity('"Alice" <sip:+13035551234@sbc.example>;tag=9',
                                  ["<sip:+13035550000@sbc.example>"], "id", POLICY)
-    assert party == Party("3035550000", NumberType.NATIONAL, presentation=Presentation.RESTRICTED,
-                          screening=Screening.USER_PASSED)
+    assert party == Party("3035550000", TypeOfNumber.NATIONAL, presentation=Presentation.RESTRICTED,
+                          screening=Screening.USER_VERIFIED_PASSED)
     assert name == Name("Alice", Presentation.RESTRICTED)
 
 
 def test_identity_from_tel_pai() -> None:
     party, _ = parse_identity("<sip:anonymous@anonymous.invalid>;tag=1",
                               ["<tel:+442071234567>"], None, POLICY)
-    assert party == Party("442071234567", NumberType.INTERNATIONAL,
-                          screening=Screening.USER_PASSED)
+    assert party == Party("442071234567", TypeOfNumber.INTERNATIONAL,
+                          screening=Screening.USER_VERIFIED_PASSED)
 
 
 def test_untrusted_pai_is_ignored() -> None:
     policy = TrunkPolicy(host="gw.example", trust_pai=False)
     party, _ = parse_identity("<sip:2001@pbx>;tag=1", ["<sip:+13035550000@x>"], None, policy)
-    assert party == Party("2001", NumberType.UNKNOWN)
+    assert party == Party("2001", TypeOfNumber.UNKNOWN)
 
 
 def test_anonymous_with_privacy_is_restricted_without_digits() -> None:
@@ -107,8 +107,8 @@ def test_anonymous_with_privacy_is_restricted_without_digits() -> None:
 
 
 def test_rfc5806_diversion_both_ways() -> None:
-    redir = Redirection(Party("3035551000", NumberType.NATIONAL), RedirectReason.BUSY,
-                        Party("3035552000", NumberType.NATIONAL), RedirectReason.NO_REPLY)
+    redir = Redirection(Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_BUSY,
+                        Party("3035552000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_NO_REPLY)
     headers = redirection_headers(redir, None, POLICY)
     assert headers == [
         ("Diversion", "<sip:+13035551000@gw.example;user=phone>;reason=user-busy;counter=1"),
@@ -119,17 +119,17 @@ def test_rfc5806_diversion_both_ways() -> None:
 
 def test_diversion_privacy_for_restricted_redirecting_number() -> None:
     redir = Redirection(Party("2001", presentation=Presentation.RESTRICTED),
-                        RedirectReason.UNCONDITIONAL)
+                        RedirectionReason.CALL_FORWARDING_UNCONDITIONAL)
     (_, value), = redirection_headers(redir, None, POLICY)
     assert value == "<sip:2001@gw.example>;reason=unconditional;counter=1;privacy=full"
     assert parse_redirection([value], [], POLICY) == redir
 
 
 def test_rfc7044_history_info_with_rfc4458_causes() -> None:
-    redir = Redirection(Party("3035551000", NumberType.NATIONAL), RedirectReason.BUSY,
-                        Party("3035552000", NumberType.NATIONAL), RedirectReason.UNCONDITIONAL)
+    redir = Redirection(Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_BUSY,
+                        Party("3035552000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_UNCONDITIONAL)
     policy = TrunkPolicy(host="gw.example", redirection="history-info")
-    (name, value), = redirection_headers(redir, Party("3035553000", NumberType.NATIONAL), policy)
+    (name, value), = redirection_headers(redir, Party("3035553000", TypeOfNumber.NATIONAL), policy)
     assert name == "History-Info"
     assert value == (
         "<sip:+13035552000@gw.example;user=phone>;index=1,"
@@ -143,11 +143,11 @@ def test_history_info_from_a_peer_single_hop() -> None:
     value = ("<sip:+13035551000@sbc.example>;index=1,"
              "<sip:+13035553000@sbc.example;cause=408>;index=1.1;mp=1")
     assert parse_redirection([], [value], POLICY) == Redirection(
-        Party("3035551000", NumberType.NATIONAL), RedirectReason.NO_REPLY)
+        Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_NO_REPLY)
 
 
 def test_redirection_not_trusted_or_not_sent() -> None:
-    redir = Redirection(Party("2001"), RedirectReason.BUSY)
+    redir = Redirection(Party("2001"), RedirectionReason.CALL_FORWARDING_BUSY)
     assert redirection_headers(redir, None, TrunkPolicy(redirection="none")) == []
     assert parse_redirection(["<sip:2001@x>;reason=user-busy"], [],
                              TrunkPolicy(trust_redirection=False)) is None
@@ -184,7 +184,7 @@ def test_facts_to_event_are_plain_values() -> None:
     facts = CallFacts(calling=Party("2001"), uui=UserToUser(4, b"\x01"),
                       cause=CauseFact(16, 0, b""))
     assert facts.to_event() == {
-        "calling": {"digits": "2001", "type": "unknown", "plan": "isdn",
+        "calling": {"digits": "2001", "type": "unknown", "plan": "isdn_e164",
                     "presentation": "allowed", "screening": "user_not_screened"},
         "uui": {"protocol": 4, "hex": "01"},
         "cause": {"value": 16, "location": 0, "diagnostics": ""},
