@@ -1,0 +1,1 @@
+"""The console process: the health endpoint now, the local web console later."""

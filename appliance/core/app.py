@@ -1,0 +1,238 @@
+"""The core process: spans, ISDN, SIP and media; systemd notify, watchdog, reload, shutdown.
+
+The control loop (this module, the main thread) owns configuration,
+signals, the status board and the sockets to the console and CTI processes;
+every send to them is non-blocking (events/channel.py), so a slow or stopped
+console or CTI process never delays the core.  The spans run in the media
+loop (medialoop.py).  The systemd watchdog is pinged from the control loop
+while the media loop's beat is fresh: a stall in either stops the pings.
+
+Later parts plug in through `Core`: `core.board` (status), `core.bus`
+(events to CTI), `core.spans` (frames and blocks), `core.shutdown` (ordered
+shutdown hooks) and `core.reload_hooks` (called with the changes a SIGHUP
+applied live).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..config import Apply, ConfigError, GatewayConfig, LoadedConfig
+from ..config.report import Change, diff
+from ..events import DatagramReceiver, DatagramSender, EventBus, Heartbeat, Message, Status
+from ..logs import LogSetup, get_logger
+from ..notify import Notifier
+from .medialoop import MediaLoop
+from .shutdown import Phase, ShutdownHooks
+from .spans import SpanManager
+from .status import StatusBoard
+
+log = get_logger("core")
+
+ReloadHook = Callable[[GatewayConfig, GatewayConfig, list[Change]], None]
+
+
+class Core:
+    """The gateway core process."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        reload_source: Callable[[], LoadedConfig],
+        *,
+        logs: LogSetup | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.boot = loaded.config
+        """The configuration the process started with (daemon-restart settings)."""
+        self.config = loaded.config
+        """The newest valid configuration (live settings are read from here)."""
+        self.reload_source = reload_source
+        self.logs = logs
+        self.notifier = notifier or Notifier()
+        self.board = StatusBoard()
+        self.board.heartbeat_timeout = self.config.runtime.heartbeat_timeout_ms / 1000
+        self.shutdown = ShutdownHooks()
+        self.reload_hooks: list[ReloadHook] = []
+        self.pending_restart: list[Change] = []
+        self.media = MediaLoop(realtime_priority=self.boot.media.realtime_priority)
+        rt = self.boot
+        self.cti_events = DatagramSender(rt.event_socket(), backlog=rt.cti.queue)
+        self.cti_status = DatagramSender(rt.event_socket(), backlog=1, keep_latest=True)
+        self.console_status = DatagramSender(rt.console_socket(), backlog=1, keep_latest=True)
+        self.bus = EventBus(self.cti_events)
+        self.control = DatagramReceiver(rt.core_socket(), self._on_message)
+        self.spans = SpanManager(rt.spans, self.board, self.bus, self.media)
+        self._stop = asyncio.Event()
+        self._status_seq = 0
+        self._reported_drops = 0
+        self._last_drop_log = 0.0
+        self.watchdog_pings = 0
+
+    # -- life cycle ----------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.boot.runtime.dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.board.heartbeat("core", os.getpid())
+        self.board.expect_process("cti")
+        self.board.expect_process("console")
+        self.board.set_section("core", self._core_section)
+        self.control.open()
+        self.media.start()
+        self.shutdown.add(Phase.SPANS, "spans", self.spans.stop_all)
+        await self.spans.start_all()
+        self.bus.publish("core.started", pid=os.getpid(), version=__version__)
+        tasks = [asyncio.create_task(self._status_loop(), name="status")]
+        interval = self.notifier.watchdog_interval()
+        if interval is not None:
+            tasks.append(asyncio.create_task(self._watchdog_loop(interval), name="watchdog"))
+        self.notifier.ready(self._status_line())
+        log.info("core ready: %d span(s), config %s, watchdog %s", len(self.boot.spans),
+                 self.loaded.source, f"every {interval:.3f} s" if interval else "off")
+        await self._stop.wait()
+        started = time.monotonic()
+        self.notifier.stopping("shutting down")
+        log.info("core stopping: clearing calls, then spans")
+        self.bus.publish("core.stopping", active_calls=len(self.board.active_calls()))
+        budget = self.config.runtime.shutdown_timeout_ms / 1000
+        await self.shutdown.run(budget - 0.2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._push_status()
+        self.control.close()
+        for sender in (self.cti_events, self.cti_status, self.console_status):
+            sender.flush()
+            sender.close()
+        self.media.stop(timeout=0.5)
+        log.info("core stopped in %.3f s", time.monotonic() - started)
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- periodic work ---------------------------------------------------------
+
+    async def _status_loop(self) -> None:
+        while True:
+            self._push_status()
+            await asyncio.sleep(self.config.runtime.status_interval_ms / 1000)
+
+    def _push_status(self) -> None:
+        self.board.heartbeat_timeout = self.config.runtime.heartbeat_timeout_ms / 1000
+        self.board.heartbeat("core", os.getpid())
+        self.spans.refresh()
+        self._status_seq += 1
+        msg = Status(self._status_seq, time.time(), self.board.snapshot())
+        self.console_status.send(msg)
+        self.cti_status.send(msg)
+        drops = sum(s.stats.dropped for s in (self.cti_events, self.cti_status, self.console_status))
+        now = time.monotonic()
+        if drops > self._reported_drops and now - self._last_drop_log > 10:
+            log.warning("a console or CTI process is not keeping up: %d message(s) dropped "
+                        "so far (core not delayed)", drops)
+            self._reported_drops = drops
+            self._last_drop_log = now
+
+    async def _watchdog_loop(self, interval: float) -> None:
+        stall = max(1.0, interval)
+        while True:
+            if self.media.alive() and self.media.beat_age() < stall:
+                self.notifier.watchdog()
+                self.watchdog_pings += 1
+            else:
+                log.error("media thread stalled (beat %.3f s old): withholding the watchdog",
+                          self.media.beat_age())
+            await asyncio.sleep(interval)
+
+    def _status_line(self) -> str:
+        snap_spans = self.board.snapshot()["spans"]
+        up = sum(1 for s in snap_spans if s["state"] == "up")
+        calls = len(self.board.active_calls())
+        return f"spans {up}/{len(snap_spans)} up, {calls} active call(s)"
+
+    def _core_section(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "config": self.loaded.source,
+            "config_loaded_at": self.loaded.loaded_at,
+            "pending_restart": [str(c) for c in self.pending_restart],
+            "media_loop": self.media.stats(),
+            "ipc": {"cti_events": self.cti_events.stats.as_dict(),
+                    "cti_status": self.cti_status.stats.as_dict(),
+                    "console_status": self.console_status.stats.as_dict(),
+                    "malformed_in": self.control.malformed},
+            "events_published": self.bus.seq,
+            "log_dropped": self.logs.dropped if self.logs else 0,
+            "watchdog_pings": self.watchdog_pings,
+        }
+
+    # -- messages from the other processes ----------------------------------------
+
+    def _on_message(self, msg: Message) -> None:
+        if isinstance(msg, Heartbeat) and msg.process in ("cti", "console"):
+            self.board.heartbeat(msg.process, msg.pid, msg.info)
+
+    # -- SIGHUP --------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the configuration: refuse an invalid one, apply what can apply live."""
+        self.notifier.reloading()
+        try:
+            new = self.reload_source()
+        except ConfigError as exc:
+            for p in exc.problems:
+                log.error("reload refused: %s", p, extra={"config_key": p.key or None})
+            log.error("reload refused: %d problem(s); the running configuration is kept",
+                      len(exc.problems))
+            self.bus.publish("config.reload_failed", problems=[str(p) for p in exc.problems])
+            self.notifier.ready(self._status_line())
+            return
+        changes = diff(self.config, new.config)
+        live = [c for c in changes if c.apply is Apply.LIVE]
+        waiting = [c for c in changes if c.apply is not Apply.LIVE]
+        old = self.config
+        self.config = new.config
+        self.loaded = new
+        if self.logs is not None:
+            self.logs.set_level(new.config.logging.level)
+        for hook in self.reload_hooks:
+            try:
+                hook(old, new.config, live)
+            except Exception:
+                log.exception("reload hook failed")
+        boot_changes = {c.key: c for c in diff(self.boot, new.config) if c.apply is not Apply.LIVE}
+        self.pending_restart = list(boot_changes.values())
+        for w in new.warnings:
+            log.warning("config: %s", w)
+        if not changes:
+            log.info("reload: %s unchanged", new.source)
+        for c in live:
+            log.info("reload: applied live: %s", c, extra={"config_key": c.key})
+        for c in waiting:
+            log.warning("reload: waiting for a %s: %s", c.apply.value, c,
+                        extra={"config_key": c.key})
+        self.bus.publish("config.reloaded", live=[c.key for c in live],
+                         pending=[c.key for c in self.pending_restart])
+        self.notifier.ready(self._status_line())
+
+
+def run_core(loaded: LoadedConfig, reload_source: Callable[[], LoadedConfig],
+             logs: LogSetup | None) -> int:
+    """Entry point of `tdmgw core`."""
+    core = Core(loaded, reload_source, logs=logs)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(core.run())
+    return 0

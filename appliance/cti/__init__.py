@@ -1,0 +1,1 @@
+"""The CTI process: events from the core, to AMI, WebSocket and webhook clients."""
