@@ -28,6 +28,8 @@ period-count transitions are still smoothed.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
@@ -103,7 +105,7 @@ class G711Plc:
 
     def process(self, audio: npt.NDArray[np.int16], missing: npt.NDArray[np.bool_]) -> npt.NDArray[np.int16]:
         """Fill the missing samples of every row; returns a new (channels, n) int16 block."""
-        n = audio.shape[1]
+        audio.shape[1]
         rows = set(np.flatnonzero(missing.any(axis=1)).tolist()) | set(self._loss)
         if not rows:
             self._push(audio.astype(np.float64))
@@ -130,7 +132,7 @@ class G711Plc:
         edges = np.flatnonzero(np.diff(miss.astype(np.int8))) + 1
         bounds = [0, *edges.tolist(), n]
         done = 0  # samples of x whose output is final
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             if miss[a]:
                 if st is None or st.erased == 0:
                     st = self._start(r, x, a)

@@ -93,7 +93,7 @@ def test_random_loss_is_flagged_exactly() -> None:
     lost = set(rng.choice(np.arange(10, 490), 25, replace=False).tolist())
     s = Sim()
     s.run(10.0, delay=lambda c, k: None if k in lost else 400.0)
-    y, m = s.output()
+    _y, m = s.output()
     st = s.jb.stats(0)
     assert st.concealed == 25 * P
     assert m.sum() == 25 * P
@@ -108,7 +108,7 @@ def test_duplicates_are_dropped_and_counted() -> None:
     s = Sim()
     s.run(5.0, dup=True)
     st = s.jb.stats(0)
-    y, m = s.output()
+    y, _m = s.output()
     assert st.duplicate >= 240 and st.concealed == 0 and _continuous(y)
 
 
@@ -175,7 +175,7 @@ def test_far_end_restart_resynchronises() -> None:
         jb.read()
     assert jb.put(0, 50_000_000, _payload(0)) == "resync"
     assert jb.stats(0).resyncs == 1
-    a, m = jb.read()  # arrived right at a read: the new stream's target is met at once
+    a, _m = jb.read()  # arrived right at a read: the new stream's target is met at once
     assert (a[0, :P] == _payload(0)[:P]).all() or not a[0, : jb.hysteresis].any()
 
 
