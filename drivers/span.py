@@ -61,7 +61,7 @@ class SpanError(RuntimeError):
 class Law(enum.StrEnum):
     """G.711 companding law of a span's B-channels (G.711 Tables 1a/2a)."""
 
-    ULAW = "ulaw"
+    ULAW = "mulaw"
     ALAW = "alaw"
 
     @property
@@ -185,8 +185,8 @@ class VirtualParams:
 class DahdiParams:
     """DAHDI channel numbering and block size (see drivers.dahdi)."""
 
-    basechan: int
-    blocksize: int = 160
+    basechan: int | None = None  # None: found from DAHDI (sysfs) at start
+    blocksize: int = 40
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,8 @@ class SpanParams:
     ``bchannels`` and ``dchannel`` are timeslot numbers (T1 1-24, E1 1-31,
     E1 TS0 being framing); on DAHDI, channel = ``basechan + timeslot - 1``.
     ``block_samples`` is the span block: samples per channel per
-    :meth:`SpanListener.span_block` call (a multiple of 8, 1 ms).
+    :meth:`SpanListener.span_block` call (a multiple of 8, 1 ms; default 40,
+    5 ms, the DAHDI blocksize default: see drivers.dahdi for why).
     """
 
     name: str
@@ -214,7 +215,7 @@ class SpanParams:
     law: Law | None = None
     hunting: str = "ascending"
     profile: str = "generic"
-    block_samples: int = 160
+    block_samples: int = 40
     virtual: VirtualParams | None = None
     dahdi: DahdiParams | None = None
 
@@ -291,6 +292,8 @@ class SpanParams:
             return getattr(obj, key, default)
 
         def addr(v: Any) -> tuple[str, int]:
+            if hasattr(v, "host") and hasattr(v, "port"):
+                return (str(v.host), int(v.port))
             if isinstance(v, str):
                 host, _, port = v.rpartition(":")
                 return (host.strip("[]"), int(port))
@@ -313,13 +316,15 @@ class SpanParams:
         bs = block_samples
         if dah is not None:
             base = get(dah, "basechan")
-            dp = DahdiParams(
-                basechan=int(base) if base is not None else 1 + (number - 1) * (t.timeslots - t.first_timeslot),
-                blocksize=int(get(dah, "blocksize", 160) or 160),
-            )
+            dp = DahdiParams(basechan=None if base is None else int(base),
+                             blocksize=int(get(dah, "blocksize", 40) or 40))
             bs = bs or dp.blocksize
         law = get(cfg, "law")
+        if law is not None and str(_enum_value(law)).lower() in ("ulaw", "u-law", "µlaw"):
+            law = Law.ULAW
         dch = get(cfg, "dchannel")
+        if dch == 0:
+            dch = None
         return cls(
             name=str(get(cfg, "name", f"span{number}")),
             number=number,
@@ -327,7 +332,8 @@ class SpanParams:
             type=t,
             framing=str(_enum_value(get(cfg, "framing", "")) or "").lower(),
             coding=str(_enum_value(get(cfg, "coding", "")) or "").lower(),
-            crc4=bool(get(cfg, "crc4", t is SpanType.E1)),
+            crc4=bool(get(cfg, "crc4", None) if get(cfg, "crc4", None) is not None
+                      else t is SpanType.E1),
             timing=Timing(str(_enum_value(get(cfg, "timing", "auto"))).lower()),
             switchtype=str(_enum_value(get(cfg, "switchtype", "ni2"))),
             side=Side(str(_enum_value(get(cfg, "side", "user"))).lower()),
@@ -336,7 +342,7 @@ class SpanParams:
             law=None if law is None else Law(str(_enum_value(law)).lower()),
             hunting=str(_enum_value(get(cfg, "hunting", "ascending"))),
             profile=str(get(cfg, "profile", "generic") or "generic"),
-            block_samples=int(bs or 160),
+            block_samples=int(bs or 40),
             virtual=vp,
             dahdi=dp,
         )

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--remote", required=True, help="the gateway's B-channel address, HOST:PORT")
     ap.add_argument("--type", default="T1", choices=["T1", "E1", "t1", "e1"])
     ap.add_argument("--timing", default="auto", choices=[t.value for t in Timing])
-    ap.add_argument("--block", type=int, default=160)
+    ap.add_argument("--block", type=int, default=40)
     ap.add_argument("--frames-per-packet", type=int, default=8)
     ap.add_argument("--playout-ms", type=int, default=4)
     args = ap.parse_args(argv)

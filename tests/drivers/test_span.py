@@ -86,3 +86,24 @@ def test_frame_lengths() -> None:
     for n in (0, 2, 265):
         with pytest.raises(FrameError):
             check_frame(bytes(n))
+
+
+def test_from_the_gateway_config_schema() -> None:
+    from appliance.config.spans import SpanConfig
+
+    cfg = SpanConfig.model_validate({
+        "number": 2, "driver": "virtual", "type": "E1", "switchtype": "euroisdn_e1", "side": "user",
+        "virtual": {"dchannel_socket": "/run/tdmgw/span2.sock", "bchannel_local": "127.0.0.1:40000",
+                    "bchannel_remote": "127.0.0.1:40001"},
+    })
+    p = SpanParams.from_config(cfg)
+    assert p.name == "span2" and p.type is SpanType.E1 and p.law is Law.ALAW and p.crc4
+    assert p.dchannel == 16 and 16 not in p.bchannels and len(p.bchannels) == 30
+    assert p.virtual is not None and p.virtual.bchannel_remote == ("127.0.0.1", 40001)
+    assert p.virtual.dchannel_socket == "/run/tdmgw/span2.sock"
+    assert p.effective_timing is Timing.LINE
+    d = SpanParams.from_config(SpanConfig.model_validate({
+        "number": 1, "driver": "dahdi", "type": "T1", "switchtype": "ni2", "side": "network",
+        "dahdi": {"basechan": 1, "blocksize": 80}}))
+    assert d.dahdi is not None and d.dahdi.basechan == 1 and d.block_samples == 80
+    assert d.law is Law.ULAW and not d.crc4 and d.effective_timing is Timing.INTERNAL
