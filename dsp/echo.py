@@ -1,0 +1,185 @@
+"""Line echo canceller to ITU-T G.168, batched over the channels of one or more spans.
+
+What: ``EchoCanceller(channels, tail_ms=128, *, nlp=True, cng=True,
+tone_disabler=True)`` removes the hybrid echo of the gateway's own signal
+(Rin, towards the PBX) from what comes back (Sin), for every channel of a
+span in one call:
+
+* ``process(rin, sin) -> sout``: int16 arrays (channels, n), 8 <= n <= 160,
+  n may change between calls; ``rin[c, i]`` and ``sin[c, i]`` are the same
+  instant on the line.  Sout is Sin less the echo, int16 with saturation, no
+  added delay.
+* ``reset(channel=None)``: forget the echo path (new call on the channel).
+* ``set_enabled(channel, on)``: bypass (Sout = Sin) or cancel.
+* ``set_nlp(on, channel=None)``: the non-linear processor on or off.
+* ``metrics(channel) -> EchoMetrics`` with ``erl_db``, ``erle_db``,
+  ``double_talk``, ``converged`` and more.
+
+How: three parts, each array code over (channels, ...):
+
+* ``dsp.echo_filter.AdaptiveFilter``: the echo path model (partitioned-block
+  frequency-domain adaptive filter, 1,024 taps by default) with its double
+  talk detector, step control and narrow-band guard (G.168 tests 2, 3, 4, 6).
+* ``dsp.echo_nlp.Nlp``: the non-linear processor with comfort noise matched
+  to the background (G.168 3.18, test 9).
+* The tone disabler (G.168 clause 7) here, on ``dsp.answer_tone``'s
+  detector on Sin: on this gateway the answering modem or fax is always
+  on the PBX side (the voice AI sends no answer tones), so Sin is where the
+  tone appears.  2100 Hz with phase reversals (V-series
+  modems, ANS/ANSam) disables the canceller (Sout = Sin); 2100 Hz without
+  (fax CED) disables only the NLP; the detector releases 250 ms +/- 150 ms
+  after the tone or the modem's signal stops, and the canceller comes back.
+
+A guard in the linear part: when the error of a call is louder than Sin
+itself (the model is worse than none, e.g. the echo path was just opened,
+G.168 test 5), Sin is sent instead.
+
+Limits: 8 kHz linear int16 (decode G.711 first).  Echo path capacity up to
+``tail_ms`` (rounded up to 20 ms steps).  Pure delay beyond the tail is not
+handled (G.168 3.10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from dsp.answer_tone import AnswerTone, AnswerToneDetector
+from dsp.echo_filter import AdaptiveFilter
+from dsp.echo_nlp import Nlp
+
+__all__ = ["EchoCanceller", "EchoMetrics"]
+
+Int16Array = npt.NDArray[np.int16]
+SAMPLE_RATE = 8000
+MIN_BLOCK = 8
+MAX_BLOCK = 160
+_DBM0_RMS = 16020.7
+
+
+@dataclass(frozen=True)
+class EchoMetrics:
+    """State of one channel of the canceller (levels in dB, mu-law dBm0 scale)."""
+
+    erl_db: float  # echo return loss: Rin power over echo estimate power
+    erle_db: float  # enhancement: Sin power over error power, far-end single talk
+    double_talk: bool
+    converged: bool  # ERLE >= 20 dB and the filter trained
+    enabled: bool
+    nlp_on: bool  # the NLP is enabled for the channel
+    nlp_active: bool  # the NLP is suppressing residual echo right now
+    tone: int  # dsp.answer_tone.AnswerTone value (NONE, TONE, TONE_PR)
+    background_dbm0: float  # comfort noise level estimate
+
+
+class EchoCanceller:
+    """G.168 line echo canceller for ``channels`` channels (see the module docstring)."""
+
+    def __init__(self, channels: int, tail_ms: int = 128, *, nlp: bool = True, cng: bool = True,
+                 tone_disabler: bool = True) -> None:
+        if channels < 1:
+            raise ValueError("EchoCanceller: channels must be >= 1")
+        if not 1 <= tail_ms <= 512:
+            raise ValueError("EchoCanceller: tail_ms must be 1..512")
+        self.channels = channels
+        self.tail_ms = tail_ms
+        self._filter = AdaptiveFilter(channels, tail_ms * SAMPLE_RATE // 1000)
+        self._nlp = Nlp(channels)
+        self._cng = cng
+        self._nlp_on = np.full(channels, nlp)
+        self._enabled = np.ones(channels, bool)
+        self._tones = AnswerToneDetector(channels) if tone_disabler else None
+        self._tone = np.zeros(channels, np.int8)
+        self._erl_db = np.zeros(channels, np.float32)
+        self._blocks_seen = 0
+
+    # -- control ----------------------------------------------------------
+    def _mask(self, channel: int | None) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(self.channels, bool)
+        if channel is None:
+            mask[:] = True
+        else:
+            if not 0 <= channel < self.channels:
+                raise IndexError(f"EchoCanceller: channel {channel} not in 0..{self.channels - 1}")
+            mask[channel] = True
+        return mask
+
+    def reset(self, channel: int | None = None) -> None:
+        """Forget the echo path of one channel or all (a new call on the channel)."""
+        mask = self._mask(channel)
+        self._filter.reset(mask)
+        self._nlp.reset(mask)
+        self._erl_db[mask] = 0
+        self._tone[mask] = 0
+        if self._tones is not None:
+            if channel is None:
+                self._tones.reset()
+            else:
+                self._tones.reset(channel)
+
+    def set_enabled(self, channel: int, on: bool) -> None:
+        """Cancel on ``channel`` (True) or pass Sin through untouched (False)."""
+        self._enabled[self._mask(channel)] = on
+
+    def set_nlp(self, on: bool, channel: int | None = None) -> None:
+        """Enable or disable the non-linear processor for one channel or all."""
+        self._nlp_on[self._mask(channel)] = on
+
+    def metrics(self, channel: int) -> EchoMetrics:
+        """The canceller's view of ``channel``."""
+        c = int(np.flatnonzero(self._mask(channel))[0])
+        f = self._filter
+        erle = float(self._nlp.erle_db[c])
+        bg = float(self._nlp.background[c])
+        return EchoMetrics(
+            erl_db=float(self._erl_db[c]),
+            erle_db=erle,
+            double_talk=bool(f.double_talk[c] or self._nlp.caller[c]),
+            converged=bool(erle >= 20.0 and f.trained[c] > 25),
+            enabled=bool(self._enabled[c]),
+            nlp_on=bool(self._nlp_on[c]),
+            nlp_active=bool(self._nlp.active[c]),
+            tone=int(self._tone[c]),
+            background_dbm0=10 * np.log10(bg / _DBM0_RMS**2 + 1e-12),
+        )
+
+    # -- processing -------------------------------------------------------
+    def process(self, rin: Int16Array, sin: Int16Array) -> Int16Array:
+        """Cancel the echo of ``rin`` in ``sin`` (both int16 (channels, n)); return Sout."""
+        for name, a in (("rin", rin), ("sin", sin)):
+            if not isinstance(a, np.ndarray) or a.dtype != np.int16:
+                raise TypeError(f"EchoCanceller.process: {name} must be an int16 ndarray")
+            if a.ndim != 2 or a.shape[0] != self.channels:
+                raise ValueError(f"EchoCanceller.process: {name} must be ({self.channels}, n), "
+                                 f"got {a.shape}")
+        if rin.shape != sin.shape:
+            raise ValueError(f"EchoCanceller.process: rin {rin.shape} and sin {sin.shape} differ")
+        n = rin.shape[1]
+        if not MIN_BLOCK <= n <= MAX_BLOCK:
+            raise ValueError(f"EchoCanceller.process: n = {n}, must be {MIN_BLOCK}..{MAX_BLOCK}")
+
+        if self._tones is not None:
+            self._tone = self._tones.process(sin)
+        modem = self._tone == AnswerTone.TONE_PR
+        cancel = self._enabled & ~modem
+        f = self._filter
+        f.adapt = cancel
+        x = rin.astype(np.float32)
+        d = sin.astype(np.float32)
+        done_before = f.blocks_done
+        err, est = f.filter(x, d)
+        if f.blocks_done != done_before:
+            single = f.far_active & ~f.double_talk & cancel
+            self._nlp.learn_erle(f.block_sin, f.block_err, single)
+            erl = 10 * np.log10((f.block_rin + 1.0) / (f.block_echo + 1.0))
+            self._erl_db = np.where(single, self._erl_db + 0.1 * (erl - self._erl_db),
+                                    self._erl_db).astype(np.float32)
+        # A model worse than none (opened echo path): send Sin.
+        worse = np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 1.0 + 1.0
+        err = np.where(worse[:, None], d, err)
+        nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
+        out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng)
+        out = np.where(cancel[:, None], out, d)
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)

@@ -1,0 +1,155 @@
+"""Non-linear processor and comfort noise of the line echo canceller (G.168 3.18, 3.4).
+
+What: after the linear canceller, what is left of the echo on a real line
+(G.711 quantisation of the echo, a few dB of misadjustment) is still
+audible; the NLP removes it while the far end talks alone and replaces it
+with comfort noise matched in level and spectrum to the line's background
+(G.168 test 9), so the caller hears no gating.  When the caller talks
+(double talk) the NLP passes the error untouched: the caller is never
+clipped.
+
+How (per channel, all channels as arrays, per call of any length):
+
+* Residual echo expected in this call: the echo estimate's power divided by
+  the ERLE the canceller has shown in single talk (tracked in dB), plus the
+  G.711 quantisation of the echo (-30 dB of the echo estimate).
+* Caller present: the error's power is well above that expected residual
+  plus the background (6 dB), or the filter flags double talk.  The decision
+  is made on the same call's samples, so nothing is delayed or clipped.
+* NLP on: the far end was active within the tail and no caller: the output
+  is comfort noise; transitions are ramped over the call (no clicks).
+* Background: the error's power spectrum (320-point frames, 50 % overlap,
+  sqrt-Hann) averaged over frames where the far end is silent and the
+  frame is within 6 dB of the minimum-statistics floor.  Comfort noise is
+  synthesised from it with random phases and overlap-add, which gives the
+  same level and spectral shape.
+
+Limits: 8 kHz.  The comfort noise is stationary noise shaped like the
+background; it does not reproduce tonal hum exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft as sfft
+
+F32 = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+FRAME: Final = 160  # comfort noise hop; frames are 2 * FRAME long
+_WIN: Final = np.sqrt(np.hanning(2 * FRAME + 1)[:-1]).astype(np.float32)
+_QUANT: Final = 10 ** (-30 / 10)  # G.711 quantisation noise relative to the echo
+_MARGIN: Final = 4.0  # caller present: error 6 dB above what is expected
+_FAR_HANG: Final = 0.15  # s the NLP stays armed after the far end stops
+
+
+class Nlp:
+    """Residual echo suppressor with comfort noise for ``channels`` channels."""
+
+    def __init__(self, channels: int, seed: int = 0x168) -> None:
+        c = channels
+        self.channels = c
+        self._rng = np.random.default_rng(seed)
+        self.erle_db = np.zeros(c, np.float32)
+        self.active = np.zeros(c, bool)
+        self.caller = np.zeros(c, bool)
+        self._gain = np.ones(c, np.float32)
+        self._far_hang = np.zeros(c, np.int32)
+        # Background estimate.
+        self._frame = np.zeros((c, 2 * FRAME), np.float32)
+        self._fpos = 0
+        self._bg = np.zeros((c, FRAME + 1), np.float32)
+        self._bg_seen = np.zeros(c, np.float32)
+        self._floor = np.full(c, 1e9, np.float32)
+        self._quiet = np.ones(c, bool)
+        # Comfort noise synthesis (overlap-add queue).
+        self._cn_tail = np.zeros((c, FRAME), np.float32)
+        self._cn_queue = np.zeros((c, 0), np.float32)
+
+    def reset(self, mask: BoolArray) -> None:
+        for a in (self.erle_db, self._far_hang, self._frame, self._bg, self._bg_seen,
+                  self._cn_tail):
+            a[mask] = 0
+        self._gain[mask] = 1
+        self._floor[mask] = 1e9
+        self.active[mask] = False
+        self.caller[mask] = False
+        self._cn_queue[mask] = 0
+
+    @property
+    def background(self) -> F32:
+        """Mean power (16-bit scale) of the background estimate per channel."""
+        out: F32 = (self._bg.sum(axis=1) * 2 / (2 * FRAME * FRAME)).astype(np.float32)
+        return out
+
+    def learn_erle(self, sin_pow: F32, err_pow: F32, single_talk: BoolArray) -> None:
+        """Track the canceller's ERLE (dB) over completed blocks of far-end single talk."""
+        erle = 10 * np.log10((sin_pow + 1.0) / (err_pow + 1.0))
+        self.erle_db = np.where(single_talk, self.erle_db + 0.1 * (erle - self.erle_db),
+                                self.erle_db).astype(np.float32)
+
+    def process(self, err: F32, echo_est: F32, far_active: BoolArray, double_talk: BoolArray,
+                enabled: BoolArray, cng: bool, samples_per_s: int = 8000) -> F32:
+        """Return the NLP output for the error ``err`` (channels, n)."""
+        n = err.shape[1]
+        e_pow = np.mean(err * err, axis=1)
+        y_pow = np.mean(echo_est * echo_est, axis=1)
+        self._far_hang = np.where(far_active, int(_FAR_HANG * samples_per_s),
+                                  np.maximum(self._far_hang - n, 0)).astype(np.int32)
+        armed = self._far_hang > 0
+        bg = self.background
+        expected = y_pow * (10 ** (-np.maximum(self.erle_db, 0) / 10) + _QUANT)
+        self.caller = double_talk | (e_pow > _MARGIN * (expected + bg) + 1.0)
+        self.active = enabled & armed & ~self.caller
+        self._learn_background(err, armed)
+        target = np.where(self.active, 0.0, 1.0).astype(np.float32)
+        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
+        gain = self._gain[:, None] + (target - self._gain)[:, None] * ramp
+        self._gain = target
+        if not (gain < 1).any():
+            return err
+        out = err * gain
+        if cng:
+            out += self._comfort_noise(n) * (1 - gain)
+        return out
+
+    def _learn_background(self, err: F32, armed: BoolArray) -> None:
+        n, done = err.shape[1], 0
+        self._quiet &= ~armed
+        while done < n:
+            take = min(n - done, FRAME - self._fpos)
+            self._frame[:, FRAME + self._fpos:FRAME + self._fpos + take] = err[:, done:done + take]
+            self._fpos += take
+            done += take
+            if self._fpos == FRAME:
+                self._background_frame()
+                self._frame[:, :FRAME] = self._frame[:, FRAME:]
+                self._fpos = 0
+                self._quiet = ~armed
+
+    def _background_frame(self) -> None:
+        spec = sfft.rfft(self._frame * _WIN, axis=1, workers=1)
+        p = (spec.real**2 + spec.imag**2).astype(np.float32)
+        frame_pow = p.sum(axis=1)
+        self._floor = np.minimum(frame_pow, self._floor * 1.02 + 1.0)
+        use = self._quiet & (frame_pow < 4.0 * self._floor + 1.0)
+        rate = np.maximum(0.05, 1.0 / (1.0 + self._bg_seen))
+        self._bg = np.where(use[:, None], self._bg + rate[:, None] * (p - self._bg),
+                            self._bg).astype(np.float32)
+        self._bg_seen += use
+
+    def _comfort_noise(self, n: int) -> F32:
+        while self._cn_queue.shape[1] < n:
+            mag = np.sqrt(self._bg * 2.0)
+            phase = self._rng.uniform(0, 2 * np.pi, mag.shape).astype(np.float32)
+            frame = sfft.irfft(mag * np.exp(1j * phase), n=2 * FRAME, axis=1,
+                               workers=1).astype(np.float32) * _WIN
+            hop = frame[:, :FRAME] + self._cn_tail
+            self._cn_tail = frame[:, FRAME:]
+            self._cn_queue = np.concatenate([self._cn_queue, hop], axis=1)
+        out = self._cn_queue[:, :n]
+        self._cn_queue = self._cn_queue[:, n:]
+        return out
