@@ -96,7 +96,7 @@ class JournalHandler(logging.Handler):
                 PRIORITY=str(_PRIORITY.get(record.levelno, 6)),
                 SYSLOG_IDENTIFIER=self.identifier,
                 CODE_FILE=record.pathname,
-                CODE_LINE=str(record.lineno),
+                CODE_LINE=record.lineno,
                 CODE_FUNC=record.funcName,
                 LOGGER=record.name,
                 THREAD_NAME=record.threadName or "",

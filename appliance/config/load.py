@@ -162,7 +162,7 @@ def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
     text = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) if m else msg
     if m:
         text += f" at column {m.group(2)}"
-    return Problem(source, "", None, f"valid TOML: {text}", line)
+    return Problem(source, "", None, f"TOML syntax error: {text}", line)
 
 
 def loc_path(loc: tuple[int | str, ...]) -> str:
@@ -311,7 +311,12 @@ def key_lines(text: str) -> dict[str, int]:
     return out
 
 
+class _Table:
+    def __repr__(self) -> str:
+        return "{...}"
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return "{...}"
+        return _Table()
     return value

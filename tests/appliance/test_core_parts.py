@@ -1,0 +1,84 @@
+"""Core building blocks in-process: status board, health document, shutdown phases."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from appliance.console.health import health_document
+from appliance.core.shutdown import Phase, ShutdownHooks
+from appliance.core.status import StatusBoard
+from appliance.notify import Notifier
+
+
+def test_status_board_snapshot() -> None:
+    now = [1000.0]
+    board = StatusBoard(clock=lambda: now[0])
+    board.add_span("span1", number=1, driver="virtual", type="T1", state="not started")
+    board.set_span("span1", "up", alarms=[])
+    board.call_started("c-1", span="span1", channel=3, direction="inbound", called="4001")
+    board.call_started("c-2", span="span1", channel=4)
+    board.call_answered("c-1")
+    now[0] += 5
+    board.call_ended("c-2", cause=17)
+    board.heartbeat("cti", 42)
+    board.expect_process("console")
+    board.set_section("sip", lambda: {"trunks_up": 1})
+    snap = board.snapshot()
+    assert snap["uptime_s"] == 5.0
+    assert snap["spans"][0]["state"] == "up" and snap["spans"][0]["since_s"] == 5.0
+    assert snap["calls"]["active"] == 1 and snap["calls"]["completed"] == 1
+    assert snap["calls"]["by_cause"] == {"17": 1}
+    assert snap["calls"]["list"][0] == {"id": "c-1", "span": "span1", "channel": 3,
+                                        "direction": "inbound", "duration_s": 5.0,
+                                        "answered": True, "called": "4001"}
+    assert snap["processes"]["cti"]["alive"] is True
+    assert snap["processes"]["console"]["alive"] is False
+    assert snap["sip"] == {"trunks_up": 1}
+
+
+def test_health_document_ok_degraded_down() -> None:
+    snap = {"version": "x", "spans": [{"name": "s", "state": "up"}],
+            "processes": {"core": {"pid": 1, "alive": True}, "cti": {"pid": 2, "alive": True}},
+            "calls": {"active": 0, "completed": 0}}
+    code, doc = health_document(snap, 0.1, 3.0, time.monotonic())
+    assert code == 200 and doc["status"] == "ok"
+    assert doc["processes"]["console"]["alive"] is True
+    snap["spans"] = [{"name": "s", "state": "alarm"}]
+    assert health_document(snap, 0.1, 3.0, time.monotonic())[1]["status"] == "degraded"
+    code, doc = health_document(snap, 9.0, 3.0, time.monotonic())
+    assert code == 503 and doc["status"] == "down" and doc["processes"]["core"]["alive"] is False
+    code, doc = health_document(None, None, 3.0, time.monotonic())
+    assert code == 503 and "no status" in doc["reason"]
+
+
+def test_shutdown_runs_phases_in_order_and_cancels_overruns() -> None:
+    order: list[str] = []
+
+    async def clear_calls() -> None:
+        order.append("calls")
+
+    async def hang() -> None:
+        await asyncio.sleep(60)
+
+    async def stop_spans() -> None:
+        order.append("spans")
+
+    hooks = ShutdownHooks()
+    hooks.add(Phase.SPANS, "spans", stop_spans)
+    hooks.add(Phase.CALLS, "isdn", clear_calls)
+    hooks.add(Phase.CALLS, "stuck", hang)
+    t0 = time.monotonic()
+    asyncio.run(hooks.run(1.0))
+    assert order == ["calls", "spans"]
+    assert hooks.timed_out == ["stuck"]
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_notifier_is_silent_without_notify_socket() -> None:
+    n = Notifier(environ={})
+    assert not n.enabled and n.ready() is False and n.watchdog_interval() is None
+    n = Notifier(environ={"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"})
+    assert n.watchdog_interval() is None  # another process's watchdog
+    n = Notifier(environ={"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "2000000"})
+    assert n.watchdog_interval() == 1.0
