@@ -28,7 +28,7 @@ from typing import Any
 from appliance.isdn.cause import CauseValue as C
 from appliance.isdn.cc import events as E
 from appliance.isdn.cc.call import Call, CallMachine
-from appliance.isdn.cc.channels import ChannelPool, ChannelState, Hunting
+from appliance.isdn.cc.channels import ChannelPool, ChannelState, ChannelUnavailable, Hunting
 from appliance.isdn.cc.msg import SERVICE, SERVICE_ACKNOWLEDGE, ChannelSel, Msg
 from appliance.isdn.cc.states import CallStateError, Ev, UnexpectedMessage
 from appliance.isdn.cc.timers import Timers, default_duration
@@ -136,9 +136,10 @@ class Controller:
         return self._out
 
     def _end(self) -> E.Output:
-        for key in [k for k, c in self._calls.items() if c.state is S.NULL]:
-            call = self._calls.pop(key)
-            self._by_id.pop(call.call_id, None)
+        for call in [c for c in self._by_id.values() if c.state is S.NULL]:
+            del self._by_id[call.call_id]
+            if self._calls.get((call.cref, call.ours)) is call:
+                del self._calls[(call.cref, call.ours)]
         out, self._out = self._out, E.Output()
         return out
 
@@ -252,8 +253,6 @@ class Controller:
                       sending_complete=sending_complete, ies=tuple(ies))
             self._machine.dispatch(call, Ev.REQ_SETUP, now, None, setup=req, channel=channel,
                                    exclusive=exclusive)
-        if call.state is S.NULL:
-            self._calls.pop((call.cref, True), None)
         return call.call_id, self._end()
 
     def _request(self, call_id: int, ev: Ev, now: float, **kw: Any) -> E.Output:
@@ -322,7 +321,9 @@ class Controller:
         else:
             chans = tuple(dict.fromkeys(channels))
             for n in chans:
-                self.pool[n]  # KeyError for a channel we do not have
+                if n not in self.pool:
+                    raise ChannelUnavailable(C.IDENTIFIED_CHANNEL_DOES_NOT_EXIST,
+                                             f"no channel {n} on this interface")
             self._clear_calls_on(chans, "channel restarted here")
             groups = [chans] if one_message else [(n,) for n in chans]
             for group in groups:
@@ -427,6 +428,9 @@ class Controller:
         self._begin(now)
         if self.profile.service_pd is None:
             raise ValueError(f"{self.profile.title} has no SERVICE message")
+        if channel not in self.pool:
+            raise ChannelUnavailable(C.IDENTIFIED_CHANNEL_DOES_NOT_EXIST,
+                                     f"no channel {channel} on this interface")
         self.pool.set_service(channel, ServiceStatus(status), far=False)
         msg = Msg(SERVICE, 0, True, channel=ChannelSel((channel,), exclusive=True),
                   change_status=int(status), pd=self.profile.service_pd)
@@ -464,7 +468,7 @@ class Controller:
         ev = Ev.DL_RESET if self.link_up else Ev.DL_UP
         self.link_up = True
         for call in list(self._by_id.values()):
-            if call.state is not S.NULL:
+            if call.state is not S.NULL and (ev is Ev.DL_RESET or call.timers.running("T309")):
                 self._machine.dispatch(call, ev, now)
         if ev is Ev.DL_UP:
             again = [p for p in self._pending if p.kind == "restart"]

@@ -146,6 +146,7 @@ _ESTABLISHING_OUT = (S.CALL_INITIATED, S.OVERLAP_SENDING, S.OUTGOING_CALL_PROCEE
 _ESTABLISHING_IN = (S.CALL_PRESENT, S.OVERLAP_RECEIVING, S.INCOMING_CALL_PROCEEDING,
                     S.CALL_RECEIVED, S.CONNECT_REQUEST)
 _CLEARING = (S.DISCONNECT_REQUEST, S.DISCONNECT_INDICATION, S.RELEASE_REQUEST)
+_T309 = (S.ACTIVE, *_CLEARING)  # T309 starts in Active; clearing may follow while it runs
 
 # Rows both sides share: clearing, status, facility, data-link handling.
 _COMMON = (
@@ -159,8 +160,8 @@ _COMMON = (
     (_NOT_RELEASING, Ev.REQ_FACILITY, "tx_facility", None),
     (_LIVE, Ev.REQ_STATUS_ENQUIRY, "tx_status_enquiry", None),
     (_LIVE, Ev.T322, "t322_expiry", None),
-    (_LIVE, Ev.T309, "t309_expiry", S.NULL),
-    (_LIVE, Ev.DL_UP, "dl_up", None),
+    (_T309, Ev.T309, "t309_expiry", S.NULL),
+    (_T309, Ev.DL_UP, "dl_up", None),
     ((S.ACTIVE,), Ev.DL_FAIL, "dl_fail_active", None),  # 5.8.8 b
     (tuple(s for s in _LIVE if s is not S.ACTIVE), Ev.DL_FAIL, "dl_fail_clear", S.NULL),
     ((S.OVERLAP_SENDING, S.OVERLAP_RECEIVING), Ev.DL_RESET, "dl_reset_clear", None),  # 5.8.9 a

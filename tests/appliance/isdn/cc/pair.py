@@ -16,6 +16,9 @@ from appliance.isdn.cc.msg import Msg
 from appliance.isdn.cc.variants import VariantProfile, profile
 from appliance.isdn.q931 import Variant
 
+CALL_METHODS = frozenset({"info", "setup_ack", "proceeding", "alerting", "progress", "connect",
+                          "disconnect", "release", "notify", "facility", "status_enquiry"})
+
 
 class Side:
     def __init__(self, name: str, ctl: Controller) -> None:
@@ -101,8 +104,9 @@ class Pair:
         self.pump()
 
     def do(self, side: Side, fn: str, *args: Any, **kw: Any) -> Any:
-        res = getattr(side.ctl, fn)(*args[:1], self.now, *args[1:], **kw) if args else \
-            getattr(side.ctl, fn)(self.now, **kw)
+        f = getattr(side.ctl, fn)
+        res = f(args[0], self.now, *args[1:], **kw) if fn in CALL_METHODS else \
+            f(self.now, *args, **kw)
         if isinstance(res, tuple):
             call_id, out = res
             self.take(side, out)
