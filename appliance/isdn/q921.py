@@ -22,9 +22,10 @@ events it caused; frames accumulate until `frames_to_send()` drains them.
 Choices where Q.921 leaves room: `keep_up` (default) re-establishes the link
 whenever it drops, as a PRI D-channel should (retrying every
 `retry_interval`); a peer's SABME in states 7/8, and our own error-driven
-re-establishment, always give `LinkUp(reestablished=True)` so that Q.931 can
-resynchronise its calls (Q.931 5.8.9 / 5.8.10), with the number of discarded
-I frames; FRMR is never sent (LAPD, 5.8.5), received FRMR re-establishes.
+re-establishment, give `LinkUp(reestablished=True)` whenever I frames had
+flowed on the link (not only when some were lost, as Q.921 would), so that
+Q.931 can resynchronise its calls (Q.931 5.8.9 / 5.8.10), with the number of
+discarded I frames; FRMR is never sent (LAPD, 5.8.5), received FRMR re-establishes.
 """
 
 from __future__ import annotations
@@ -578,13 +579,17 @@ class Lapd:
         self._send_u(F.UA, False, fr.pf)
         self._clear_exceptions()
         self._emit(MdlError("F", "peer re-established the link (SABME)"))
+        # Nothing exchanged since establishment (e.g. the tail of a SABME
+        # collision): layer 3 has nothing to resynchronise.
+        used = bool(self.vs or self.va or self.vr or self._queue)
         n = self._discard_i_queue() if self.vs != self.va else 0
         self._sent.clear()
         self._reset_variables()
         self.t200 = None
         self._start_t203()
         self.state = S7
-        self._emit(LinkUp("remote", reestablished=True, discarded=n))
+        if used:
+            self._emit(LinkUp("remote", reestablished=True, discarded=n))
 
     def _s78_disc(self, fr: Frame | None) -> None:
         assert fr is not None

@@ -179,7 +179,6 @@ _SIGS: dict[str, tuple[Any, list[Any]]] = {
     "pri_date_time_send_option": (_V, [_P, _I]),
     "pri_hold_enable": (_V, [_P, _I]),
     "pri_dump_info_str": (C.c_void_p, [_P]),
-    "pri_link_destroy": (_V, [_P]),
 }
 for _name, (_res, _args) in _SIGS.items():
     _fn = getattr(LIB, _name)
@@ -195,6 +194,7 @@ VERSION: str = (LIB.pri_get_version() or b"").decode()
 # libpri's message/error hooks are process-global: route them by `struct pri *`.
 _LOGS: dict[int, list[str]] = {}
 _ORPHAN_LOG: list[str] = []
+_ABANDONED: list[LibPri] = []
 
 
 def _log(pri: int | None, text: bytes | None) -> None:
@@ -363,15 +363,20 @@ class LibPri:
                 events.append(ev)
         return events
 
-    def close(self, destroy: bool = False) -> None:
-        """Stop using this instance; with `destroy`, free it (pri_link_destroy)."""
+    def close(self) -> None:
+        """Stop using this instance: a peer restart is `close()` then a new `LibPri`.
+
+        libpri 1.6 has no call that frees a whole PRI controller
+        (`pri_link_destroy` is for BRI TEI links and crashes on a PRI master
+        with calls), so the old `struct pri` is abandoned, never called again,
+        and kept referenced (with its callbacks) in `_ABANDONED`.
+        """
         if self._closed:
             return
         self._closed = True
-        if destroy:
-            LIB.pri_link_destroy(self.pri)
         self.sock.close()
         self.wire.close()
+        _ABANDONED.append(self)
 
     # -- configuration
     def set_debug(self, flags: int) -> None:
