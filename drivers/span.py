@@ -143,7 +143,9 @@ class Counters:
     on the virtual span slips are playout buffer over/underflows).  The
     others are the driver's own: lost frames filled with the idle code,
     D-channel frames dropped (bad length, bad FCS, HDLC abort/overrun),
-    transmit blocks not written in time, and far-end reconnects.
+    transmit blocks not written in time (``tx_underruns``), receive blocks
+    the kernel dropped because the gateway read too late (``rx_overruns``),
+    and far-end reconnects.
     """
 
     slips: int = 0
@@ -155,6 +157,7 @@ class Counters:
     dchannel_dropped: int = 0
     dchannel_bad_fcs: int = 0
     tx_underruns: int = 0
+    rx_overruns: int = 0
     reconnects: int = 0
 
     def __add__(self, other: Counters) -> Counters:
