@@ -167,23 +167,30 @@ class LogSetup:
         return "stderr"
 
     def set_level(self, level: str) -> None:
-        logging.getLogger(ROOT).setLevel(_LEVELS[level])
+        logging.getLogger().setLevel(_LEVELS[level])
 
     def stop(self) -> None:
         """Flush queued records and remove the handlers."""
         with self._lock:
-            root = logging.getLogger(ROOT)
             if self.listener is not None:
                 self.listener.stop()
                 self.listener = None
-            for h in list(root.handlers):
-                root.removeHandler(h)
+            _uninstall()
             self.handler.close()
 
 
 def journal_available(socket_path: Path = JOURNAL_SOCKET) -> bool:
     """Whether a journald socket exists to write to."""
     return socket_path.is_socket()
+
+
+_installed: list[logging.Handler] = []
+
+
+def _uninstall() -> None:
+    root = logging.getLogger()
+    while _installed:
+        root.removeHandler(_installed.pop())
 
 
 def setup(
@@ -198,14 +205,15 @@ def setup(
 ) -> LogSetup:
     """Install the handlers of one process ("core", "cti", "console", "supervisor").
 
-    `journald` asks for the journal; it is used when `socket_path` exists,
-    else records become stderr lines.  `queued` puts a bounded queue and a
-    logging thread between the caller and the handler (the core uses it).
+    The handler goes on Python's root logger, so records of every library
+    (drivers, uvicorn) take the same path.  `journald` asks for the journal;
+    it is used when `socket_path` exists, else records become stderr lines.
+    `queued` puts a bounded queue and a logging thread between the caller and
+    the handler (the core uses it).
     """
     identifier = f"tdmgw-{process}"
-    root = logging.getLogger(ROOT)
-    for h in list(root.handlers):
-        root.removeHandler(h)
+    _uninstall()
+    root = logging.getLogger()
     target = "journald" if journald and journal_available(socket_path) else "stderr"
     handler: logging.Handler
     if target == "journald":
@@ -214,7 +222,7 @@ def setup(
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         handler.setFormatter(PlainFormatter(identifier))
     root.setLevel(_LEVELS[level])
-    root.propagate = False
+    logging.getLogger(ROOT).setLevel(logging.NOTSET)
     result = LogSetup(target, identifier, handler)
     if queued:
         q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
@@ -222,8 +230,10 @@ def setup(
         listener = logging.handlers.QueueListener(q, handler, respect_handler_level=False)
         listener.start()
         root.addHandler(qh)
+        _installed.append(qh)
         result.listener = listener
         result.queue_handler = qh
     else:
         root.addHandler(handler)
+        _installed.append(handler)
     return result

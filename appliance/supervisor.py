@@ -146,9 +146,17 @@ class Supervisor:
             where = "journald: journalctl -t tdmgw-core -t tdmgw-cti -t tdmgw-console -f"
         else:
             where = "stderr (this terminal)"
-        print(f"tdmgw {self.loaded.source}: core, cti, console running\n"
-              f"  health: {url}\n  logs:   {where}\n  runtime: {c.runtime.dir}\n"
-              "  Ctrl-C to stop", file=sys.stderr, flush=True)
+        lines = [f"tdmgw {self.loaded.source}: core, cti, console running",
+                 f"  health: {url}", f"  logs:   {where}", f"  runtime: {c.runtime.dir}"]
+        for span in c.spans:
+            if span.virtual is not None:
+                v = span.virtual
+                lines.append(
+                    f"  span {span.name}: virtual, waiting for a far end: python -m "
+                    f"drivers.virtual_farend --socket {v.dchannel_socket} --local "
+                    f"{v.bchannel_remote} --remote {v.bchannel_local} --type {span.type}")
+        lines.append("  Ctrl-C to stop")
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def run_supervisor(loaded: LoadedConfig, config_args: list[str]) -> int:

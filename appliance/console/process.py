@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Generator
@@ -60,6 +61,7 @@ class ConsoleProcess(Satellite):
         return {"health_url": self.health_url, "requests": self.requests}
 
     async def serve(self) -> None:
+        logging.getLogger("uvicorn").setLevel(logging.WARNING)
         listen = self.boot.health.listen
         family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
-from typing import Any
 
 from drivers.span import Block, Span, SpanEvent, SpanParams
 
@@ -35,17 +34,8 @@ BlockHandler = Callable[[Span, Block, int], None]
 
 
 def span_params(cfg: SpanConfig) -> SpanParams:
-    """The drivers' view of a configured span."""
-    data: dict[str, Any] = cfg.model_dump()
-    data["law"] = "ulaw" if cfg.law == "mulaw" else "alaw"
-    data["bchannels"] = list(cfg.bchannels)
-    data["crc4"] = bool(cfg.crc4)
-    if cfg.virtual is not None:
-        data["virtual"] = {**cfg.virtual.model_dump(), "dchannel_socket":
-                           str(cfg.virtual.dchannel_socket),
-                           "bchannel_local": str(cfg.virtual.bchannel_local),
-                           "bchannel_remote": str(cfg.virtual.bchannel_remote)}
-    return SpanParams.from_config(data)
+    """The drivers' view of a configured span (drivers.span.SpanParams.from_config)."""
+    return SpanParams.from_config(cfg)
 
 
 def driver_class(driver: str) -> type[Span]:

@@ -82,3 +82,47 @@ def test_notifier_is_silent_without_notify_socket() -> None:
     assert n.watchdog_interval() is None  # another process's watchdog
     n = Notifier(environ={"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "2000000"})
     assert n.watchdog_interval() == 1.0
+
+
+class _CountingNotifier(Notifier):
+    def __init__(self) -> None:
+        super().__init__(environ={"NOTIFY_SOCKET": "/nonexistent"})
+        self.pings: list[float] = []
+
+    def send(self, *states: str) -> bool:
+        if "WATCHDOG=1" in states:
+            self.pings.append(time.monotonic())
+        return True
+
+
+def test_watchdog_is_withheld_while_the_media_thread_is_stuck(tmp_path: object) -> None:
+    """A blocked media loop stops the WATCHDOG=1 pings, so systemd restarts the core."""
+    from pathlib import Path
+
+    from appliance.config import loads
+    from appliance.core.app import Core
+
+    run = Path(str(tmp_path)) / "run"
+    loaded = loads(f'[runtime]\ndir = "{run}"\n[logging]\njournald = false\n')
+    notifier = _CountingNotifier()
+    core = Core(loaded, lambda: loaded, notifier=notifier)
+
+    async def go() -> tuple[int, int, int]:
+        core.media.start()
+        task = asyncio.create_task(core._watchdog_loop(0.05))
+        await asyncio.sleep(0.5)
+        before = len(notifier.pings)
+        core.media.call_soon(time.sleep, 2.0)  # the media thread hangs for 2 s
+        await asyncio.sleep(1.9)
+        during = len(notifier.pings) - before
+        await asyncio.sleep(0.6)
+        after = len(notifier.pings) - before - during
+        task.cancel()
+        core.media.stop()
+        return before, during, after
+
+    before, during, after = asyncio.run(go())
+    assert before >= 5
+    # stall detection needs max(1 s, interval) of beat age, so about 1 s of pings remain
+    assert during <= 25, during
+    assert after >= 3, after

@@ -209,3 +209,19 @@ def test_run_supervises_three_processes_and_stops_on_sigterm(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_run_restarts_a_child_that_dies(tmp_path: Path, procs: list[Proc]) -> None:
+    cfg = write_config(tmp_path)
+    sup = start(procs, "run", cfg)
+    sup.wait_for(r"core ready")
+    line = sup.wait_for(r"started cti \(pid (\d+)\)")
+    old = int(line.split("pid ")[1].rstrip(")"))
+    mark = len(sup.lines)
+    os.kill(old, signal.SIGKILL)
+    sup.wait_for(r"cti exited with -9; restarting", start=mark)
+    line = sup.wait_for(r"started cti \(pid (\d+)\)", start=mark)
+    assert int(line.split("pid ")[1].rstrip(")")) != old
+    sup.wait_for(r"cti ready", start=mark)
+    sup.proc.send_signal(signal.SIGTERM)
+    assert sup.proc.wait(timeout=15) == 0
