@@ -78,6 +78,9 @@ class AnswerTone(IntEnum):
     TONE_PR = 2
 
 
+_NONE, _TONE, _TONE_PR = int(AnswerTone.NONE), int(AnswerTone.TONE), int(AnswerTone.TONE_PR)
+
+
 def answer_tone(
     n: int,
     level_dbm0: float = -12.0,
@@ -198,7 +201,19 @@ class AnswerToneDetector:
         p, self._pzi = lfilter(self._pb, self._pa, xf * xf, axis=1, zi=self._pzi)
         first = (-self._pos - 1) % STEP  # index of the first sample ending a 5 ms step
         self._pos += n
-        for i in range(first, n, STEP):
+        idx = np.arange(first, n, STEP)
+        if len(idx) == 0:
+            return self._state.copy()
+        zs = z[:, idx]
+        z2 = zs.real * zs.real + zs.imag * zs.imag
+        weak = (z2 < self._min_z2) | (2 * z2 < self._purity * p[:, idx])
+        if weak.all() and not self._state.any() and not self._run.any():
+            # no tone anywhere and nothing to hold: keep only the history the next step needs
+            self._prev2 = zs[:, -2].copy() if len(idx) > 1 else self._prev
+            self._prev = zs[:, -1].copy()
+            self._quiet = np.where(p[:, idx[-1]] < self._release_p, self._quiet + len(idx), 0)
+            return self._state.copy()
+        for i in idx:
             self._step(z[:, i], p[:, i])
         return self._state.copy()
 
@@ -241,13 +256,13 @@ class AnswerToneDetector:
 
         state = self._state
         tone_on = self._run >= self._min_tone_steps
-        new = np.where(periodic & alive, AnswerTone.TONE_PR, state)
-        new = np.where((new == AnswerTone.NONE) & tone_on, AnswerTone.TONE, new)
+        new = np.where(periodic & alive, _TONE_PR, state)
+        new = np.where((new == _NONE) & tone_on, _TONE, new)
         # release: the disabler holds on any signal, drops after release_ms below release_dbm0
         quiet = pk < self._release_p
         self._quiet = np.where(quiet, self._quiet + 1, 0)
-        released = (new != AnswerTone.NONE) & (self._quiet >= self._release_steps)
-        new = np.where(released, AnswerTone.NONE, new)
+        released = (new != _NONE) & (self._quiet >= self._release_steps)
+        new = np.where(released, _NONE, new)
         self._state = new.astype(np.int8)
         self._prev2 = self._prev
         self._prev = zk.copy()

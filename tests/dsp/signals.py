@@ -85,7 +85,7 @@ def speech_like(seconds: float, seed: int, level_dbov: float = -20.0, voice: str
     formants = np.stack([np.interp(np.arange(n), bounds, targets[:, k]) for k in range(4)])
     y = src
     for k, bw in enumerate((80.0, 100.0, 140.0, 200.0)):
-        y = _resonate(y, formants[k], bw, 40)
+        y = _resonate(y, formants[k], bw, 80)
     # fricatives: bursts of high-passed noise between syllables
     noise = lfilter([1, -0.95], [1], rng.standard_normal(n)) * 0.02
     syll = 0.5 * (1 - np.cos(2 * np.pi * np.cumsum(rng.uniform(3, 6, n)) / FS))

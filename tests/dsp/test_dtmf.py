@@ -1,0 +1,294 @@
+"""DTMF to Q.23/Q.24: accept/reject matrices (frequency, twist, duration, level), talk-off, spandsp peer."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+import pytest
+
+from dsp import g711
+from dsp.dtmf import (
+    DIGITS,
+    DtmfDetector,
+    DtmfEvent,
+    DtmfGenerator,
+    EventKind,
+    dtmf_sequence,
+    dtmf_tone,
+)
+from tests.dsp.signals import music_like, speech_like, to_int16, white_noise
+
+FS = 8000
+
+
+def _detect(x: np.ndarray, block: int = 160, **kw: float) -> list[DtmfEvent]:
+    x = np.atleast_2d(x)
+    det = DtmfDetector(x.shape[0], **kw)  # type: ignore[arg-type]
+    events: list[DtmfEvent] = []
+    for k in range(0, x.shape[1], block):
+        events += det.process(x[:, k : k + block])
+    events += det.process(np.zeros((x.shape[0], 800)))
+    return events
+
+
+def _starts(events: list[DtmfEvent], channel: int | None = None) -> str:
+    return "".join(e.digit for e in events if e.kind is EventKind.START and channel in (None, e.channel))
+
+
+def _one_digit_each(**tone_kw: float) -> np.ndarray:
+    """All 16 digits, one per channel, 100 ms tone after 100 ms silence."""
+    return np.stack([np.concatenate([np.zeros(800), dtmf_tone(d, 800, **tone_kw), np.zeros(800)]) for d in DIGITS])  # type: ignore[arg-type]
+
+
+def _per_channel(events: list[DtmfEvent]) -> list[str]:
+    return [_starts(events, ch) for ch in range(16)]
+
+
+def test_all_16_digits_in_sequence() -> None:
+    x = dtmf_sequence("0123456789*#ABCD", on_ms=50, off_ms=50, lead_ms=100)
+    events = _detect(x)
+    assert _starts(events) == "0123456789*#ABCD"
+    ends = [e for e in events if e.kind is EventKind.END]
+    assert [e.digit for e in ends] == list("0123456789*#ABCD")
+    for i, e in enumerate(ends):
+        # tones start at 100 ms + i x 100 ms and last 50 ms: positions within 5 ms
+        assert e.start == pytest.approx(800 + i * 800, abs=40)
+        assert e.end == pytest.approx(800 + i * 800 + 400, abs=40)
+
+
+@pytest.mark.parametrize("error", [-0.015, -0.01, 0.0, 0.01, 0.015])
+def test_q24_accepts_frequency_deviation_within_1_5_percent(error: float) -> None:
+    assert _per_channel(_detect(_one_digit_each(freq_error=error))) == list(DIGITS)
+
+
+@pytest.mark.parametrize("error", [-0.06, -0.045, -0.035, 0.035, 0.045, 0.06])
+def test_q24_rejects_frequency_deviation_beyond_3_5_percent(error: float) -> None:
+    assert _starts(_detect(_one_digit_each(freq_error=error))) == ""
+
+
+def test_q24_rejects_one_tone_off_frequency() -> None:
+    """Only the high tone is 4 % off: still not a digit."""
+    t = np.arange(800) / FS
+    amp = 0.316 * 16020 * np.sqrt(2)
+    x = amp * (np.sin(2 * np.pi * 770 * t) + np.sin(2 * np.pi * 1336 * 1.04 * t))
+    assert _starts(_detect(np.concatenate([np.zeros(800), x]))) == ""
+
+
+@pytest.mark.parametrize("twist", [-8.0, -6.0, -3.0, 0.0, 2.0, 4.0])
+def test_q24_accepts_twist_within_limits(twist: float) -> None:
+    """Normal twist (low group louder) up to 8 dB, reverse (high louder) up to 4 dB."""
+    assert _per_channel(_detect(_one_digit_each(level_dbm0=-12, twist_db=twist))) == list(DIGITS)
+
+
+@pytest.mark.parametrize("twist", [-12.0, -10.0, 6.0, 8.0])
+def test_q24_rejects_twist_beyond_limits(twist: float) -> None:
+    assert _starts(_detect(_one_digit_each(level_dbm0=-12, twist_db=twist))) == ""
+
+
+def test_twist_limits_are_configurable() -> None:
+    x = _one_digit_each(level_dbm0=-12, twist_db=6.0)
+    assert _per_channel(_detect(x, reverse_twist_db=8.0)) == list(DIGITS)
+
+
+@pytest.mark.parametrize("level", [0.0, -5.0, -15.0, -25.0, -28.0])
+def test_q24_accepts_levels_0_to_minus_25_dbm0_per_tone(level: float) -> None:
+    assert _per_channel(_detect(_one_digit_each(level_dbm0=level))) == list(DIGITS)
+
+
+@pytest.mark.parametrize("level", [-33.0, -40.0, -55.0])
+def test_rejects_levels_below_minus_30_dbm0(level: float) -> None:
+    assert _starts(_detect(_one_digit_each(level_dbm0=level))) == ""
+
+
+@pytest.mark.parametrize("on_ms", [40, 45, 60, 100, 500])
+@pytest.mark.parametrize("offset", [0, 13, 27])
+def test_q24_accepts_tones_of_40_ms_and_more(on_ms: int, offset: int) -> None:
+    x = np.concatenate([np.zeros(offset), dtmf_sequence("159#", on_ms=on_ms, off_ms=60, lead_ms=50)])
+    assert _starts(_detect(x)) == "159#"
+
+
+@pytest.mark.parametrize("on_ms", [10, 20, 25])
+@pytest.mark.parametrize("offset", [0, 13, 27])
+def test_q24_rejects_tones_of_25_ms_and_less(on_ms: int, offset: int) -> None:
+    x = np.concatenate([np.zeros(offset), dtmf_sequence("159#", on_ms=on_ms, off_ms=60, lead_ms=50)])
+    assert _starts(_detect(x)) == ""
+
+
+@pytest.mark.parametrize("pause_ms", [40, 50, 80])
+def test_pause_of_40_ms_separates_repeated_digits(pause_ms: int) -> None:
+    x = dtmf_sequence("5555", on_ms=40, off_ms=pause_ms, lead_ms=50)
+    assert _starts(_detect(x)) == "5555"
+
+
+@pytest.mark.parametrize("gap_ms", [5, 10])
+def test_interruption_of_10_ms_is_bridged(gap_ms: int) -> None:
+    a = dtmf_tone("7", 480)
+    b = dtmf_tone("7", 480, start=480 + gap_ms * 8)
+    x = np.concatenate([np.zeros(400), a, np.zeros(gap_ms * 8), b, np.zeros(400)])
+    events = _detect(x)
+    assert _starts(events) == "7"
+    end = next(e for e in events if e.kind is EventKind.END)
+    assert end.duration_ms == pytest.approx(120 + gap_ms, abs=10)
+
+
+def test_ten_digits_per_second() -> None:
+    x = dtmf_sequence("1234567890" * 2, on_ms=45, off_ms=55, lead_ms=20)
+    assert _starts(_detect(x)) == "1234567890" * 2
+
+
+def test_through_g711_both_laws() -> None:
+    x = to_int16(dtmf_sequence("0123456789*#ABCD", on_ms=45, off_ms=45, lead_ms=50, level_dbm0=-20))
+    for enc, dec in ((g711.ulaw_encode, g711.ulaw_decode), (g711.alaw_encode, g711.alaw_decode)):
+        assert _starts(_detect(dec(enc(x)))) == "0123456789*#ABCD"
+
+
+def test_in_white_noise() -> None:
+    """Digits at -20 dBm0 per tone with white noise at -38 dBm0 (about 15 dB SNR)."""
+    x = dtmf_sequence("0123456789", on_ms=50, off_ms=50, lead_ms=50, level_dbm0=-20)
+    noisy = x + white_noise(len(x) / FS, 4, level_dbov=-3.17 - 0.04 - 38)
+    assert _starts(_detect(noisy)) == "0123456789"
+
+
+def test_digits_in_speech_are_found() -> None:
+    """Digits pressed while the far end talks 10 dB below them."""
+    x = dtmf_sequence("258", on_ms=80, off_ms=200, lead_ms=300, level_dbm0=-10)
+    speech = speech_like(len(x) / FS, 9, level_dbov=-3.2 - 10 - 13)
+    assert _starts(_detect(x + speech)) == "258"
+
+
+def test_channels_are_independent_and_positions_absolute() -> None:
+    a = dtmf_sequence("12", on_ms=60, off_ms=60, lead_ms=100)
+    b = np.concatenate([np.zeros(1600), dtmf_sequence("3", on_ms=60, off_ms=60)])
+    n = max(len(a), len(b)) + 800
+    x = np.zeros((3, n))
+    x[0, : len(a)] = a
+    x[1, : len(b)] = b
+    events = _detect(x, block=137)
+    assert [_starts(events, ch) for ch in range(3)] == ["12", "3", ""]
+    (b_end,) = [e for e in events if e.channel == 1 and e.kind is EventKind.END]
+    assert b_end.start == pytest.approx(1600, abs=40)
+
+
+def test_block_size_does_not_matter() -> None:
+    x = dtmf_sequence("147*2580369#", on_ms=45, off_ms=50, lead_ms=30)
+    ref = [(e.digit, e.kind, e.start, e.end) for e in _detect(x, block=160)]
+    for block in (1, 39, 40, 41, 333, 4000):
+        assert [(e.digit, e.kind, e.start, e.end) for e in _detect(x, block=block)] == ref
+
+
+def test_bad_input() -> None:
+    det = DtmfDetector(2)
+    with pytest.raises(ValueError):
+        det.process(np.zeros((3, 160)))
+    with pytest.raises(TypeError):
+        det.process(np.zeros((2, 160), np.uint8))
+    with pytest.raises(ValueError):
+        dtmf_tone("X", 100)
+
+
+def test_generator_plays_per_channel_with_set_duration_and_level() -> None:
+    gen = DtmfGenerator(2)
+    gen.play(1, "9D", on_ms=70, off_ms=30, level_dbm0=-7, twist_db=2)
+    out = np.concatenate([gen.process(160) for _ in range(10)], axis=1)
+    assert not gen.busy.any()
+    assert not out[0].any()
+    on = np.flatnonzero(out[1])
+    assert on[0] <= 1 and on[-1] == pytest.approx(800 + 560 - 1, abs=2)
+    # low tone -7 dBm0 plus high tone -5 dBm0: total power
+    from dsp import levels
+
+    total = levels.dbm0(out[1:, :560])[0]
+    assert total == pytest.approx(10 * np.log10(10 ** -0.7 + 10 ** -0.5), abs=0.1)
+    events = _detect(out)
+    assert _starts(events, 1) == "9D"
+    assert [e.duration_ms for e in events if e.kind is EventKind.END] == [pytest.approx(70, abs=6)] * 2
+    with pytest.raises(ValueError):
+        gen.play(2, "1")
+
+
+@functools.cache
+def _talk_off_corpus() -> tuple[np.ndarray, np.ndarray]:
+    speech = np.stack([to_int16(speech_like(30, s, lvl)) for s in range(6) for lvl in (-25.0, -12.0)])
+    music = np.stack([to_int16(music_like(30, s, -15.0)) for s in range(6)])
+    return speech, music
+
+
+def test_talk_off_speech_like() -> None:
+    """Six minutes of speech-like signal (male, female, child; -25 and -12 dBov): no digits."""
+    speech, _ = _talk_off_corpus()
+    assert _starts(_detect(speech)) == ""
+
+
+def test_talk_off_music_like() -> None:
+    """Three minutes of harmonic music (chords of notes on DTMF frequencies): no digits."""
+    _, music = _talk_off_corpus()
+    assert _starts(_detect(music)) == ""
+
+
+# ------------------------------------------------------------ spandsp peer
+def _spandsp() -> ctypes.CDLL:
+    sp = ctypes.CDLL("libspandsp.so.2")
+    sp.dtmf_tx_init.restype = ctypes.c_void_p
+    sp.dtmf_tx_init.argtypes = [ctypes.c_void_p]
+    sp.dtmf_tx_put.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    sp.dtmf_tx_set_level.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    sp.dtmf_tx_set_timing.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    sp.dtmf_tx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
+    sp.dtmf_tx_free.argtypes = [ctypes.c_void_p]
+    sp.dtmf_rx_init.restype = ctypes.c_void_p
+    sp.dtmf_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    sp.dtmf_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
+    sp.dtmf_rx_get.restype = ctypes.c_size_t
+    sp.dtmf_rx_get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    sp.dtmf_rx_free.argtypes = [ctypes.c_void_p]
+    return sp
+
+
+def _spandsp_tx(digits: str, level: int, twist: int, on_ms: int, off_ms: int) -> np.ndarray:
+    sp = _spandsp()
+    s = sp.dtmf_tx_init(None)
+    sp.dtmf_tx_set_level(s, level, twist)
+    sp.dtmf_tx_set_timing(s, on_ms, off_ms)
+    sp.dtmf_tx_put(s, digits.encode(), -1)
+    buf = np.zeros(len(digits) * (on_ms + off_ms) * 8 + 800, np.int16)
+    sp.dtmf_tx(s, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(buf))
+    sp.dtmf_tx_free(s)
+    return buf
+
+
+def _spandsp_rx(x: np.ndarray) -> str:
+    sp = _spandsp()
+    s = sp.dtmf_rx_init(None, None, None)
+    x = np.ascontiguousarray(x, np.int16)
+    out = ""
+    for k in range(0, len(x), 160):
+        chunk = np.ascontiguousarray(x[k : k + 160])
+        sp.dtmf_rx(s, chunk.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(chunk))
+        buf = ctypes.create_string_buffer(128)
+        n = sp.dtmf_rx_get(s, buf, 127)
+        out += buf.raw[:n].decode()
+    sp.dtmf_rx_free(s)
+    return out
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(("level", "twist"), [(-10, 0), (-20, 2), (-26, 4), (-5, -6)])
+def test_spandsp_generated_digits(level: int, twist: int) -> None:
+    x = _spandsp_tx("0123456789*#ABCD", level, twist, 50, 55)
+    assert _starts(_detect(x)) == "0123456789*#ABCD"
+
+
+@pytest.mark.peer
+def test_agrees_with_spandsp_receiver_on_our_generator() -> None:
+    x = to_int16(dtmf_sequence("0123456789*#ABCD", on_ms=50, off_ms=50, lead_ms=50, level_dbm0=-15))
+    assert _spandsp_rx(x) == _starts(_detect(x)) == "0123456789*#ABCD"
+
+
+@pytest.mark.peer
+def test_talk_off_no_worse_than_spandsp() -> None:
+    speech, music = _talk_off_corpus()
+    ours = len(_starts(_detect(np.concatenate([speech, music]))))
+    theirs = sum(len(_spandsp_rx(ch)) for ch in np.concatenate([speech, music]))
+    assert ours <= theirs
