@@ -12,7 +12,7 @@ SIPPY   := sippy==2.5.0
 # sipp/baresip (SIP peers), tshark (pcap decoding), dahdi-source (user.h).
 APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev \
 	libpri-dev libspandsp-dev libspeexdsp-dev dahdi-source dahdi \
-	sip-tester baresip tshark
+	sip-tester baresip tshark apache2-utils
 VM_APT_PACKAGES := debootstrap qemu-system-x86 qemu-utils cpio zstd
 
 PYTEST_ARGS ?=
