@@ -1,0 +1,158 @@
+"""Control API of the media process, for the SIP/call layer (asyncio client).
+
+    proc = MediaProcess(path, spans=[(span_params, {})], port_min=10000, port_max=20000)
+    proc.start()                      # spawns the media process
+    client = await MediaClient.connect(path, on_event)
+    r = await client.open_stream(StreamSpec(call_id, span, channel, remote=..., ...))
+    r["local_port"]                   # put it in the SDP
+    await client.modify(call_id, remote=["203.0.113.5", 4000], direction="sendonly")
+    stats = await client.close(call_id)   # final per-call statistics and latency
+    await client.stats(call_id) / await client.stats()   # per call / process (CPU, ticks)
+    await client.play_digits(call_id, "123")             # in-band toward the PBX
+    await client.shutdown(); proc.join()
+
+Wire format: one JSON object per line on a unix stream socket.  Requests
+`{"id": n, "op": "open_stream"|"modify"|"close"|"stats"|"play_digits"|
+"send_frame"|"ping"|"shutdown", ...}`; replies `{"id": n, "ok": true,
+"result": ...}` or `{"id": n, "ok": false, "error": "..."}`; events
+`{"event": "dtmf"|"latched"|"rtp_timeout"|"dframe"|"span_event", ...}`
+(see appliance.media.engine and process for their fields).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from appliance.media.stream import StreamSpec
+from drivers.span import SpanParams
+
+
+class MediaError(RuntimeError):
+    """The media process refused a request (the text says why)."""
+
+
+def _span_dict(p: SpanParams) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    for k, v in list(d.items()):
+        if isinstance(v, enum.Enum):
+            d[k] = v.value
+    return d
+
+
+class MediaProcess:
+    """The media process (multiprocessing, spawn: a fresh interpreter with its own GIL)."""
+
+    def __init__(self, path: str, spans: list[tuple[SpanParams, dict[str, Any]]], **options: Any) -> None:
+        from appliance.media.process import child_main
+
+        self.path = path
+        ctx = multiprocessing.get_context("spawn")
+        self.proc = ctx.Process(
+            target=child_main, args=(path, [(_span_dict(p), e) for p, e in spans], options),
+            name="tdmgw-media", daemon=True)
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.proc.start()
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.path):
+            if not self.proc.is_alive() or time.monotonic() > deadline:
+                raise MediaError(f"media process did not start (exit code {self.proc.exitcode})")
+            time.sleep(0.02)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    def join(self, timeout: float = 5.0) -> None:
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout)
+
+
+class MediaClient:
+    """asyncio client of the control socket; events go to `on_event`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        self._r = reader
+        self._w = writer
+        self._on_event = on_event
+        self._next = 0
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, path: str, on_event: Callable[[dict[str, Any]], None] | None = None) -> MediaClient:
+        r, w = await asyncio.open_unix_connection(path, limit=1 << 24)
+        return cls(r, w, on_event)
+
+    async def _read(self) -> None:
+        try:
+            while line := await self._r.readline():
+                msg = json.loads(line)
+                if "event" in msg:
+                    if self._on_event is not None:
+                        self._on_event(msg)
+                    continue
+                fut = self._waiting.pop(msg.get("id"), None)
+                if fut is not None and not fut.done():
+                    if msg.get("ok"):
+                        fut.set_result(msg.get("result"))
+                    else:
+                        fut.set_exception(MediaError(msg.get("error", "unknown error")))
+        finally:
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_exception(MediaError("media process connection lost"))
+
+    async def request(self, op: str, **args: Any) -> Any:
+        self._next += 1
+        rid = self._next
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = fut
+        self._w.write(json.dumps({"id": rid, "op": op, **args}).encode() + b"\n")
+        await self._w.drain()
+        return await fut
+
+    async def open_stream(self, spec: StreamSpec) -> dict[str, Any]:
+        r: dict[str, Any] = await self.request("open_stream", spec=spec.as_dict())
+        return r
+
+    async def modify(self, call_id: str, **changes: Any) -> dict[str, Any]:
+        r: dict[str, Any] = await self.request("modify", call_id=call_id, changes=changes)
+        return r
+
+    async def close(self, call_id: str) -> dict[str, Any]:
+        r: dict[str, Any] = await self.request("close", call_id=call_id)
+        return r
+
+    async def stats(self, call_id: str | None = None) -> dict[str, Any]:
+        r: dict[str, Any] = await self.request("stats", call_id=call_id)
+        return r
+
+    async def play_digits(self, call_id: str, digits: str) -> None:
+        await self.request("play_digits", call_id=call_id, digits=digits)
+
+    async def send_frame(self, span: str, frame: bytes) -> None:
+        await self.request("send_frame", span=span, frame=frame.hex())
+
+    async def shutdown(self) -> None:
+        with contextlib.suppress(MediaError, ConnectionError):
+            await self.request("shutdown")
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._w.close()
+        with contextlib.suppress(Exception):
+            await self._w.wait_closed()
+        self._task.cancel()

@@ -1,0 +1,486 @@
+"""The per-span media engine: every call of a span processed once per span block.
+
+Each span block (`tick(rx, now, write)`), for all channels at once:
+
+1. toward the PBX: the jitter buffer's next samples (`jitter`), comfort noise
+   where the far end sent a SID (`cn`), concealment of what was lost
+   (`plc`, G.711 Appendix I), RFC 4733 events from SIP played in-band
+   (`dsp.dtmf.DtmfGenerator`), local tones (ringback); encoded in the span's
+   law and handed to the span at once (`write`), before any other work, so
+   that the DSP below adds nothing to this direction;
+2. from the PBX: decode; the echo canceller (`dsp.echo`, Rin = what was
+   just written toward the PBX, Sin = what came back); in-band DTMF detected
+   after the canceller (`dsp.dtmf.DtmfDetector`) and sent as RFC 4733
+   events, the tone muted toward SIP while it lasts when configured;
+3. packetisation: every call whose packet is complete at this block
+   (ptime boundaries on the span's sample count, so all calls of one ptime
+   send together) gets its RTP packet, encoded straight into the call's
+   RTP law from the linear signal (no second conversion: when the laws
+   differ the conversion is this one encoding; when a call is transparent
+   (no canceller) and the laws are equal the span's codes go out
+   untouched, and when they differ G.711 Tables 3/4 convert them).
+
+The span's block is the only clock: the engine keeps no timers of its own
+for media.  `receive_rtp()` and `receive_rtcp()` take datagrams with their
+arrival time; `poll(now)` runs RTCP and the RTP timeout.  Sockets are the
+caller's (appliance.media.process).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.media import cn as cnmod
+from appliance.media import rtp as rtpmod
+from appliance.media.dtmf_events import EventBegan, EventEnded, digit_to_event, event_to_digit
+from appliance.media.jitter import JitterBuffer
+from appliance.media.plc import G711Plc
+from appliance.media.rtcp import ReceptionStats, RtcpError
+from appliance.media.srtp import SrtpError
+from appliance.media.stream import Addr, Codec, Direction, Stream
+from dsp import g711
+
+Event = dict[str, Any]
+U8 = npt.NDArray[np.uint8]
+I16 = npt.NDArray[np.int16]
+_HDR = struct.Struct("!BBHII")
+ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
+
+
+def _decoder(law: str) -> Callable[[U8], I16]:
+    return g711.ulaw_decode if law == "mulaw" else g711.alaw_decode
+
+
+def _encoder(law: str) -> Callable[[I16], U8]:
+    return g711.ulaw_encode if law == "mulaw" else g711.alaw_encode
+
+
+class SpanEngine:
+    """Media for one span: `channels` rows of `block` samples in law `law` ("mulaw"/"alaw")."""
+
+    def __init__(self, name: str, channels: int, law: str, block: int, *, echo: bool = True,
+                 tail_ms: int = 128, dtmf: bool = True, ring: int = 8192,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if law not in ("mulaw", "alaw"):
+            raise ValueError(f"law {law!r}: expected 'mulaw' or 'alaw'")
+        self.name = name
+        self.channels = channels
+        self.law = law
+        self.block = block
+        self.clock = clock
+        self.streams: list[Stream | None] = [None] * channels
+        self.jb = JitterBuffer(channels, ring=ring, block=block)
+        self.plc = G711Plc(channels)
+        self.ec: Any = None
+        if echo:
+            from dsp.echo import EchoCanceller
+
+            self.ec = EchoCanceller(channels, tail_ms)
+        self.det: Any = None
+        self.gen: Any = None
+        dlaw: Literal["ulaw", "alaw"] = "ulaw" if law == "mulaw" else "alaw"
+        from dsp.dtmf import DtmfDetector, DtmfGenerator
+
+        if dtmf:
+            self.det = DtmfDetector(channels, law=dlaw)
+        self.gen = DtmfGenerator(channels, law=dlaw)
+        self._playing: set[int] = set()  # channels with an in-band digit toward the PBX
+        self._decode = _decoder(law)
+        self._encode = _encoder(law)
+        self.acc = np.zeros((channels, ACC), dtype=np.int16)
+        self.acc_codes = np.zeros((channels, ACC), dtype=np.uint8)
+        self.samples = 0  # span samples processed (the media clock)
+        self.t_tick = clock()
+        self.t_write = self.t_tick
+        self._groups: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream]]] = []
+        self._transparent = np.zeros(channels, dtype=bool)
+        self._pending_lat: dict[int, deque[tuple[int, float]]] = {}
+        self.events: list[Event] = []
+        self.ticks = 0
+        self.tick_ms = 0.0
+
+    # ------------------------------------------------------------ streams
+
+    def open(self, st: Stream) -> None:
+        ch = st.spec.channel
+        if not 0 <= ch < self.channels:
+            raise ValueError(f"span {self.name}: no channel {ch} (0..{self.channels - 1})")
+        if self.streams[ch] is not None:
+            raise ValueError(f"span {self.name}: channel {ch} already carries a call")
+        self.streams[ch] = st
+        s = st.spec
+        self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
+        self.plc.reset(ch)
+        if self.ec is not None:
+            self.ec.reset(ch)
+            self.ec.set_enabled(ch, s.echo_canceller)
+        if self.det is not None:
+            self.det.reset(ch)
+        self._regroup()
+
+    def close(self, ch: int) -> Stream | None:
+        st = self.streams[ch]
+        self.streams[ch] = None
+        self.jb.close(ch)
+        self.gen.reset(ch)
+        self._playing.discard(ch)
+        self._pending_lat.pop(ch, None)
+        self._regroup()
+        return st
+
+    def modified(self, st: Stream) -> None:
+        ch = st.spec.channel
+        if self.ec is not None:
+            self.ec.set_enabled(ch, st.spec.echo_canceller)
+        jc = self.jb.chans[ch]
+        s = st.spec
+        if jc is None or jc.ptime != s.ptime:
+            self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
+        self._regroup()
+
+    def _regroup(self) -> None:
+        groups: dict[tuple[int, Codec], list[int]] = {}
+        for ch, st in enumerate(self.streams):
+            self._transparent[ch] = False
+            if st is not None:
+                groups.setdefault((st.spec.ptime, st.spec.codec), []).append(ch)
+                self._transparent[ch] = not st.spec.echo_canceller or self.ec is None
+        self._groups = []
+        for (p, codec), chans in sorted(groups.items()):
+            rows = np.array(chans, dtype=np.intp)
+            sts = [s for s in (self.streams[c] for c in chans) if s is not None]
+            self._groups.append((p, codec, rows, sts))
+
+    def play_digits(self, ch: int, digits: str, on_ms: float = 100.0, off_ms: float = 100.0) -> None:
+        """In-band DTMF toward the PBX (e.g. SIP INFO), on top of RFC 4733."""
+        self.gen.play(ch, digits, on_ms, off_ms)
+        self._playing.add(ch)
+
+    # ------------------------------------------------------------ RTP in
+
+    def receive_rtp(self, st: Stream, data: bytes, addr: Addr, arrival: float) -> None:
+        """One datagram on the call's RTP socket, `arrival` on the engine clock."""
+        c = st.counters
+        trust = st.trusted(addr)
+        if trust is False:
+            c.dropped_address += 1
+            return
+        if st.srtp is not None:
+            try:
+                data = st.srtp.unprotect(data)
+            except SrtpError:
+                c.dropped_srtp += 1
+                return
+        if len(data) < 12:
+            c.dropped_malformed += 1
+            return
+        b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
+        if b0 & 0xC0 != 0x80:
+            c.dropped_malformed += 1
+            return
+        if b0 & 0x3F:
+            try:
+                payload = rtpmod.decode(data).payload
+            except rtpmod.RtpError:
+                c.dropped_malformed += 1
+                return
+        else:
+            payload = data[12:]
+        pt = b1 & 0x7F
+        s = st.spec
+        if pt != s.payload_type and pt != s.event_pt and pt != s.cn_pt:
+            c.dropped_payload_type += 1
+            return
+        if st.latched is None:
+            # symmetric RTP: from now on only this address, and we send here
+            st.latched = addr
+            self.events.append({"event": "latched", "call_id": s.call_id, "addr": list(addr)})
+        c.rx_packets += 1
+        st.last_rx = arrival
+        if s.direction in (Direction.SENDONLY, Direction.INACTIVE):
+            c.dropped_hold += 1
+            return
+        ch = s.channel
+        if st.remote_ssrc != ssrc:
+            if st.remote_ssrc is not None:
+                c.ssrc_changes += 1
+            st.remote_ssrc = ssrc
+            st.source = ReceptionStats(ssrc, seq)
+            st.rtcp.source = st.source
+        src = st.source
+        assert src is not None
+        src.seq.update(seq)
+        elapsed = min(max((arrival - self.t_tick) * 8000.0, 0.0), float(self.block - 1))
+        src.on_packet(ts, self.samples + int(elapsed))
+        marker = bool(b1 & 0x80)
+        if pt == s.payload_type:
+            if not payload:
+                c.dropped_malformed += 1
+                return
+            codes = np.frombuffer(payload, dtype=np.uint8)
+            lin = g711.ulaw_decode(codes) if s.codec is Codec.PCMU else g711.alaw_decode(codes)
+            verdict = self.jb.put(ch, ts, lin, marker, elapsed)
+            st.cn_active = False
+            if verdict != "duplicate":
+                st.latency.rtp_jitter.add(self.jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
+                q = self._pending_lat.setdefault(ch, deque(maxlen=8))
+                q.append((self.jb.extend(ch, ts), arrival))
+        elif pt == s.event_pt:
+            c.events_rx += 1
+            for ev in st.events_in.receive(ts, marker, payload, self.samples):
+                self._event_in(st, ev)
+        else:
+            c.cn_rx += 1
+            try:
+                st.cn.update(cnmod.decode(payload))
+                st.cn_active = True
+            except cnmod.CnError:
+                c.dropped_malformed += 1
+
+    def _event_in(self, st: Stream, ev: EventBegan | EventEnded) -> None:
+        ch = st.spec.channel
+        digit = event_to_digit(ev.event)
+        if isinstance(ev, EventBegan):
+            if digit is None:
+                return
+            self.gen.reset(ch)
+            self.gen.play(ch, digit, on_ms=10_000.0, off_ms=0.0)  # stopped by the end event
+            self._playing.add(ch)
+            st.tone_digit = digit
+            st.tone_started = self.samples
+            st.tone_stop_at = None
+            self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "sip",
+                                "digit": digit, "phase": "start"})
+        else:
+            if st.tone_digit is None:
+                return
+            # at least 60 ms in-band, so that the PBX's receiver (Q.24: 40 ms) takes it
+            st.tone_stop_at = max(self.samples, st.tone_started + 480)
+            self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "sip",
+                                "digit": st.tone_digit, "phase": "end",
+                                "duration_ms": ev.duration / 8.0, "timed_out": ev.timed_out})
+
+    def receive_rtcp(self, st: Stream, data: bytes, addr: Addr, now: float) -> None:
+        c = st.counters
+        ok = st.latched_rtcp == addr or (
+            st.latched_rtcp is None and st.send_addr is not None and addr[0] == st.send_addr[0])
+        if not ok:
+            c.rtcp_dropped += 1
+            return
+        if st.srtp is not None:
+            try:
+                data = st.srtp.unprotect_rtcp(data)
+            except SrtpError:
+                c.rtcp_dropped += 1
+                return
+        try:
+            st.rtcp.receive(data, now)
+        except RtcpError:
+            c.rtcp_dropped += 1
+            return
+        st.latched_rtcp = addr
+        c.rtcp_rx += 1
+
+    # ------------------------------------------------------------ the block
+
+    def tick(self, rx: U8, now: float, write: Callable[[U8], None]) -> list[tuple[Stream, bytes]]:
+        """Process one span block; `write` gets the block toward the PBX; returns packets to send."""
+        n = rx.shape[1]
+        t0 = self.clock()
+        self.t_tick = now
+        # 1. toward the PBX
+        audio, missing = self.jb.read(n)
+        cur0 = self.jb.cursor - n
+        lossy = missing.any(axis=1)
+        if lossy.any():
+            for ch in np.flatnonzero(lossy):
+                st = self.streams[int(ch)]
+                if st is not None and st.cn_active:
+                    m = missing[ch]
+                    audio[ch, m] = st.cn.generate(int(m.sum()))
+                    missing[ch] = False
+        rin = self.plc.process(audio, missing)
+        if self._playing:
+            rin = self._mix_tones(rin, n)
+        tx = self._encode(rin)
+        write(tx)
+        self.t_write = self.clock()
+        if self._pending_lat:
+            self._rtp_latency(cur0, n)
+        # 2. from the PBX
+        sin = self._decode(rx)
+        sout = self.ec.process(rin, sin) if self.ec is not None else sin
+        if self.det is not None:
+            for ev in self.det.process(sout):
+                self._detected(ev)
+        mute = [st.spec.channel for st in self.streams
+                if st is not None and st.dtmf_digit is not None and st.spec.dtmf_mute]
+        if mute:
+            sout = sout.copy()
+            sout[mute] = 0
+        # 3. packetise
+        s0 = self.samples
+        pos = s0 % ACC
+        self.acc[:, pos : pos + n] = sout
+        if self._transparent.any():
+            self.acc_codes[:, pos : pos + n] = rx
+        self.samples = s1 = s0 + n
+        out: list[tuple[Stream, bytes]] = []
+        for p, codec, rows, sts in self._groups:
+            for k in range(s0 // p, s1 // p):
+                a = (k * p) % ACC
+                self._packets(p, codec, rows, sts, a, out, now, s1 - (k + 1) * p)
+        dt = self.clock() - t0
+        self.ticks += 1
+        self.tick_ms = dt * 1000.0
+        return out
+
+    def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], a: int,
+                 out: list[tuple[Stream, bytes]], now: float, late: int) -> None:
+        seg = self.acc[rows, a : a + p]
+        codes = g711.ulaw_encode(seg) if codec is Codec.PCMU else g711.alaw_encode(seg)
+        tr = self._transparent[rows]
+        if tr.any():
+            raw = self.acc_codes[rows[tr], a : a + p]
+            if codec.law != self.law:
+                raw = g711.ulaw_to_alaw(raw) if self.law == "mulaw" else g711.alaw_to_ulaw(raw)
+            codes[tr] = raw
+        dsp_ms = (self.clock() - self.t_tick) * 1000.0
+        # the first sample of these packets entered the span `p + late` samples before now
+        first_in = now - (p + late) / 8000.0
+        for i, st in enumerate(sts):
+            s = st.spec
+            if s.direction in (Direction.RECVONLY, Direction.INACTIVE) or st.send_addr is None:
+                st.sender.skip(p)
+                continue
+            ev = st.events_out
+            if ev is not None and ev.active:
+                end_ts = st.sender.ts + p
+                pk = ev.stop(end_ts) if st.dtmf_digit is None else ev.update(end_ts)
+                for d in pk:
+                    out.append((st, d))
+                st.counters.events_tx += len(pk)
+                if s.dtmf_mute:
+                    st.sender.skip(p)
+                    continue
+            out.append((st, st.sender.packet(codes[i].tobytes(), p)))
+            st.latency.tdm_dsp.add(dsp_ms)
+            st.first_in = first_in
+
+    def _mix_tones(self, rin: I16, n: int) -> I16:
+        tones = self.gen.process(n)
+        rin = rin.copy()
+        done = []
+        for ch in self._playing:
+            rin[ch] = tones[ch]
+            st = self.streams[ch]
+            if st is not None and st.tone_stop_at is not None and self.samples + n >= st.tone_stop_at:
+                self.gen.reset(ch)
+                st.tone_digit = None
+                st.tone_stop_at = None
+                done.append(ch)
+            elif not self.gen.busy[ch]:
+                done.append(ch)
+        for ch in done:
+            self._playing.discard(ch)
+        return rin
+
+    def _detected(self, ev: Any) -> None:
+        st = self.streams[ev.channel]
+        if st is None or not st.spec.dtmf_detect:
+            return
+        start = ev.kind.value == "start"
+        if start:
+            st.dtmf_digit = ev.digit
+            if st.events_out is not None:
+                st.events_out.start(digit_to_event(ev.digit), st.sender.ts)
+        else:
+            st.dtmf_digit = None
+        self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "pbx",
+                            "digit": ev.digit, "phase": "start" if start else "end",
+                            "duration_ms": ev.duration_ms, "level_dbm0": round(ev.level_dbm0, 1)})
+
+    def _rtp_latency(self, cur0: npt.NDArray[np.int64], n: int) -> None:
+        done = []
+        for ch, q in self._pending_lat.items():
+            st = self.streams[ch]
+            c0 = int(cur0[ch])
+            while q and q[0][0] < c0 + n:
+                ext, arrival = q.popleft()
+                if ext >= c0 and st is not None:
+                    st.latency.rtp_total.add((self.t_write + (ext - c0) / 8000.0 - arrival) * 1000.0)
+            if not q:
+                done.append(ch)
+        for ch in done:
+            del self._pending_lat[ch]
+
+    def sent(self, st: Stream, built: float, sent: float) -> None:
+        """The I/O layer reports when a packet of `st` left (for the socket and total hops)."""
+        st.latency.tdm_socket.add((sent - built) * 1000.0)
+        st.latency.tdm_total.add((sent - st.first_in) * 1000.0)
+        st.counters.tx_packets += 1
+
+    # ------------------------------------------------------------ timers
+
+    def poll(self, now: float) -> list[tuple[Stream, bytes, Addr]]:
+        """RTCP reports due and RTP timeouts; returns RTCP datagrams to send."""
+        out = []
+        for st in self.streams:
+            if st is None:
+                continue
+            r = st.rtcp
+            if now >= r.get_timer():
+                r.we_sent = st.sender.packets > 0
+                r.packets_sent, r.octets_sent, r.rtp_ts_now = st.sender.packets, st.sender.octets, st.sender.ts
+                data = r.handle_timer(now)
+                addr = st.rtcp_addr
+                if data is not None and addr is not None:
+                    if st.srtp is not None:
+                        data = st.srtp.protect_rtcp(data)
+                    out.append((st, data, addr))
+                    st.counters.rtcp_tx += 1
+            s = st.spec
+            if (not st.timed_out and s.direction in (Direction.SENDRECV, Direction.RECVONLY)
+                    and now - st.last_rx > s.rtp_timeout_s):
+                st.timed_out = True
+                self.events.append({"event": "rtp_timeout", "call_id": s.call_id,
+                                    "silent_s": round(now - st.last_rx, 1)})
+            if st.events_in.current is not None:
+                for ev in st.events_in.poll(self.samples):
+                    self._event_in(st, ev)
+        return out
+
+    def take_events(self) -> list[Event]:
+        ev, self.events = self.events, []
+        return ev
+
+    def stream_stats(self, st: Stream) -> dict[str, Any]:
+        ch = st.spec.channel
+        d = st.stats()
+        jst = self.jb.stats(ch)
+        d["jitter_buffer"] = jst.as_dict() | {"depth_ms": jst.depth / 8.0, "target_ms": jst.target / 8.0}
+        lat = st.latency
+        d["latency_ms"] = {
+            "tdm_to_rtp": {
+                "span_buffer": self.block / 8.0, "packetisation": st.spec.ptime / 8.0,
+                "dsp": lat.tdm_dsp.summary(), "socket": lat.tdm_socket.summary(),
+                "total": lat.tdm_total.summary(),
+            },
+            "rtp_to_tdm": {
+                "socket": lat.rtp_socket.summary(), "jitter_buffer": lat.rtp_jitter.summary(),
+                "span_buffer": self.block / 8.0, "total": lat.rtp_total.summary(),
+                "beyond_target_p99": round(lat.rtp_total.summary()["p99"] - jst.target / 8.0, 3),
+            },
+        }
+        if self.ec is not None:
+            m = self.ec.metrics(ch)
+            d["echo"] = {"erl_db": round(m.erl_db, 1), "erle_db": round(m.erle_db, 1),
+                         "converged": m.converged, "double_talk": m.double_talk, "enabled": m.enabled}
+        return d

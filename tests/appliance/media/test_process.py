@@ -1,0 +1,130 @@
+"""The media process end to end on loopback: a tone into a B-channel reaches an RTP peer
+(our own socket, and sipp -rtp_echo) at the right frequency and level and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from appliance.media import rtp
+from appliance.media.control import MediaClient, MediaError
+from appliance.media.process import MediaServer
+from appliance.media.stream import StreamSpec
+from drivers.span import SpanParams, VirtualParams
+from dsp import g711
+from tests.appliance.media.farends import ToneFarEnd, level_and_freq
+
+
+def span_params(name: str = "s1", channels: int = 2, block: int = 40) -> SpanParams:
+    return SpanParams(name=name, number=1, driver="virtual", type="T1", bchannels=tuple(range(1, channels + 1)),
+                      block_samples=block, virtual=VirtualParams("unused", ("127.0.0.1", 0), ("127.0.0.1", 0)))
+
+
+async def _with_server(tmp: Path, far: Any, body: Any, echo: bool = True) -> Any:
+    p = span_params()
+    far.p = p
+    srv = MediaServer([(p, {"clock": True, "far_end_obj": far})], port_min=30000, port_max=60000,
+                      host="127.0.0.1", echo=echo)
+    path = str(tmp / "media.sock")
+    task = asyncio.get_running_loop().create_task(srv.serve(path))
+    for _ in range(100):
+        if Path(path).exists():
+            break
+        await asyncio.sleep(0.01)
+    events: list[dict[str, Any]] = []
+    client = await MediaClient.connect(path, events.append)
+    try:
+        return await body(client, srv, events)
+    finally:
+        await client.shutdown()
+        await asyncio.wait_for(task, 5)
+
+
+def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
+    far = ToneFarEnd(span_params(), freqs=(1000.0, 0.0), dbm0=-10.0)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+    got: list[rtp.RtpPacket] = []
+
+    async def body(client: MediaClient, srv: MediaServer, events: list[dict[str, Any]]) -> None:
+        r = await client.open_stream(StreamSpec("call-1", "s1", 0, remote=peer.getsockname(),
+                                                local_host="127.0.0.1", ptime_ms=20))
+        port = r["local_port"]
+        assert port % 2 == 0
+        back = rtp.RtpSender(0, ssrc=4242)
+        t_end = time.monotonic() + 2.0
+        while time.monotonic() < t_end:
+            await asyncio.sleep(0.005)
+            while True:
+                try:
+                    data, _ = peer.recvfrom(2048)
+                except BlockingIOError:
+                    break
+                p = rtp.decode(data)
+                got.append(p)
+                peer.sendto(back.packet(p.payload, len(p.payload)), ("127.0.0.1", port))  # echo it
+        stats = await client.stats("call-1")
+        assert stats["counters"]["rx_packets"] > 80
+        final = await client.close("call-1")
+        assert final["latency_ms"]["tdm_to_rtp"]["total"]["p50"] is not None
+        with pytest.raises(MediaError):
+            await client.stats("call-1")
+
+    asyncio.run(_with_server(tmp_path, far, body))
+    assert len(got) >= 90
+    assert [p.sequence for p in got] == [(got[0].sequence + i) & 0xFFFF for i in range(len(got))]
+    assert got[0].marker and not any(p.marker for p in got[1:])
+    assert all(p.payload_type == 0 and len(p.payload) == 160 for p in got)
+    audio = np.concatenate([g711.ulaw_decode(np.frombuffer(p.payload, np.uint8)) for p in got]).astype(float)
+    lvl, f = level_and_freq(audio[4000:12000])
+    assert f == pytest.approx(1000, abs=2) and lvl == pytest.approx(-10, abs=0.5)
+    # ... and back toward the PBX on the same B-channel, after the jitter buffer
+    tx = far.tx_linear(0)
+    lvl, f = level_and_freq(tx[8000:14000])
+    assert f == pytest.approx(1000, abs=2) and lvl == pytest.approx(-10, abs=0.5)
+    assert not far.tx_linear(1).any()  # the idle channel stays idle
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="no sipp")
+def test_sipp_rtp_echo_peer(tmp_path: Path) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    sip_port = s.getsockname()[1]
+    s.close()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    media_port = u.getsockname()[1]
+    u.close()
+    sipp = subprocess.Popen(["sipp", "-sn", "uas", "-rtp_echo", "-mp", str(media_port), "-i", "127.0.0.1",
+                             "-p", str(sip_port), "-nostdin", "-timeout", "20s"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    far = ToneFarEnd(span_params(), freqs=(697.0, 1477.0), dbm0=-12.0)
+    try:
+        time.sleep(0.5)
+
+        async def body(client: MediaClient, srv: MediaServer, events: list[dict[str, Any]]) -> dict[str, Any]:
+            await client.open_stream(StreamSpec("c0", "s1", 1, remote=("127.0.0.1", media_port),
+                                                local_host="127.0.0.1", dtmf_detect=False))
+            await asyncio.sleep(2.0)
+            st: dict[str, Any] = await client.stats("c0")
+            return st
+
+        st = asyncio.run(_with_server(tmp_path, far, body))
+    finally:
+        sipp.terminate()
+        sipp.wait(5)
+    assert st["latched"] == ["127.0.0.1", media_port]
+    assert st["counters"]["rx_packets"] > 80 and st["counters"]["dropped_address"] == 0
+    tx = far.tx_linear(1)
+    lvl, f = level_and_freq(tx[8000:14000])
+    assert f == pytest.approx(1477, abs=2) and lvl == pytest.approx(-12, abs=0.5)
