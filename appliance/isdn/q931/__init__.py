@@ -8,7 +8,8 @@ Public interface (call control builds on this):
 - `Message(type, call_ref, call_ref_flag, ies, protocol=0x08, call_ref_len=2)`,
   `Message.encode() -> bytes` (byte-exact inverse of decode), `Message.get(cls)`,
   `Message.all(cls)`; `message(type, cr, flag, *ies)` inserts codeset shifts.
-- Code points: `MessageType`, `MaintenanceMessageType`, `ProtocolDiscriminator`,
+- Code points: `MessageType`, `MaintenanceMessageType` (PD 0x03),
+  `NationalMaintenanceMessageType` (PD 0x43), `ProtocolDiscriminator`, `service_type(pd)`,
   `IEId`, `Variant` (values = libpri's PRI_SWITCH_*), `maintenance_pd(variant)`.
 - IEs (frozen dataclasses, keyword `codeset=`): `BearerCapability`, `ChannelId`,
   `CallState`, `Cause`, `ProgressIndicator`, `NotificationIndicator`, `Display`,
@@ -42,6 +43,7 @@ from .codes import (
     Layer1Protocol,
     MaintenanceMessageType,
     MessageType,
+    NationalMaintenanceMessageType,
     NumberingPlan,
     Presentation,
     ProgressDescription,
@@ -55,6 +57,7 @@ from .codes import (
     TypeOfNumber,
     Variant,
     maintenance_pd,
+    service_type,
 )
 from .facility import (
     Facility,
@@ -123,6 +126,7 @@ __all__ = [
     "MoreData",
     "NameOp",
     "NamePresentation",
+    "NationalMaintenanceMessageType",
     "NotificationIndicator",
     "NumberingPlan",
     "OriginalCalledNumber",
@@ -162,5 +166,6 @@ __all__ = [
     "maintenance_pd",
     "message",
     "name_invoke",
+    "service_type",
     "with_shifts",
 ]

@@ -15,8 +15,8 @@ class ProtocolDiscriminator(IntEnum):
     """Q.931 4.2: octet 1 of every message."""
 
     Q931 = 0x08
-    MAINTENANCE = 0x03  # SERVICE / SERVICE ACK on NI-2, 4ESS, 5ESS
-    MAINTENANCE_DMS = 0x43  # SERVICE / SERVICE ACK on DMS-100
+    MAINTENANCE = 0x03  # AT&T maintenance: SERVICE / SERVICE ACK (4ESS, 5ESS, DMS-100)
+    MAINTENANCE_DMS = 0x43  # national maintenance (NI-2 in libpri; DMS-100 in some documents)
 
 
 MAINTENANCE_PDS = frozenset({ProtocolDiscriminator.MAINTENANCE,
@@ -63,10 +63,21 @@ class MessageType(IntEnum):
 
 
 class MaintenanceMessageType(IntEnum):
-    """Maintenance messages (protocol discriminator 0x03 or 0x43; T1.607 / GR-4434)."""
+    """AT&T maintenance messages (protocol discriminator 0x03; 4ESS, 5ESS, DMS-100)."""
 
     SERVICE_ACKNOWLEDGE = 0x07
     SERVICE = 0x0F
+
+
+class NationalMaintenanceMessageType(IntEnum):
+    """National maintenance messages (protocol discriminator 0x43; NI-2).
+
+    The type values are the reverse of the AT&T ones, as libpri 1.6 (q931.h
+    NATIONAL_SERVICE 0x07, NATIONAL_SERVICE_ACKNOWLEDGE 0x0f) sends them.
+    """
+
+    SERVICE = 0x07
+    SERVICE_ACKNOWLEDGE = 0x0F
 
 
 class IEId(IntEnum):
@@ -158,9 +169,23 @@ NORTH_AMERICAN = frozenset({Variant.NI2, Variant.DMS100, Variant.LUCENT5E, Varia
 
 
 def maintenance_pd(variant: Variant) -> int:
-    """The protocol discriminator SERVICE uses on `variant` (0x43 on DMS-100, else 0x03)."""
-    return int(ProtocolDiscriminator.MAINTENANCE_DMS if variant == Variant.DMS100
+    """The protocol discriminator SERVICE uses on `variant`, as libpri 1.6 sends it:
+    0x43 (national) on NI-2, 0x03 (AT&T) on 4ESS, 5ESS and DMS-100.
+
+    Some documents give 0x43 for DMS-100; the decoder accepts either
+    discriminator on every variant, so only what we send depends on this.
+    """
+    return int(ProtocolDiscriminator.MAINTENANCE_DMS if variant == Variant.NI2
                else ProtocolDiscriminator.MAINTENANCE)
+
+
+def service_type(pd: int, acknowledge: bool = False) -> int:
+    """SERVICE (or SERVICE ACKNOWLEDGE) message type value for protocol discriminator `pd`."""
+    if pd == ProtocolDiscriminator.MAINTENANCE_DMS:
+        return int(NationalMaintenanceMessageType.SERVICE_ACKNOWLEDGE if acknowledge
+                   else NationalMaintenanceMessageType.SERVICE)
+    return int(MaintenanceMessageType.SERVICE_ACKNOWLEDGE if acknowledge
+               else MaintenanceMessageType.SERVICE)
 
 
 class CodingStandard(IntEnum):

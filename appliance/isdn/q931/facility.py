@@ -202,21 +202,30 @@ class Facility(VariableIE):
 
     profile: int = Profile.ROSE
     components: tuple[Component, ...] = ()
+    profile_ext: bytes = b""
 
     ID: ClassVar[int] = IEId.FACILITY
 
     def body(self) -> bytes:
-        return bytes([0x80 | self.profile]) + b"".join(c.encode() for c in self.components)
+        head = bytes([(0x00 if self.profile_ext else 0x80) | self.profile]) + self.profile_ext
+        return head + b"".join(c.encode() for c in self.components)
 
     @classmethod
     def from_body(cls, body: bytes, codeset: int) -> Self:
-        if not body or body[0] & 0xE0 != 0x80:
+        if not body or body[0] & 0x60:
             raise invalid(cls.ID, "protocol profile octet")
+        # DMS-100 (libpri) clears octet 3's extension bit and sends one more
+        # octet (e.g. 0x11 0xBE for RLT): kept verbatim in `profile_ext`.
+        n = 1
+        while not body[n - 1] & 0x80:
+            if n >= len(body):
+                raise invalid(cls.ID, "protocol profile extension runs out")
+            n += 1
         try:
-            comps = tuple(decode_component(t) for t in ber.read_all(body[1:]))
+            comps = tuple(decode_component(t) for t in ber.read_all(body[n:]))
         except BerError as e:
             raise invalid(cls.ID, e.detail) from e
-        return cls(body[0] & 0x1F, comps, codeset=codeset)
+        return cls(body[0] & 0x1F, comps, body[1:n], codeset=codeset)
 
     def invokes(self) -> tuple[Invoke, ...]:
         return tuple(c for c in self.components if isinstance(c, Invoke))

@@ -38,6 +38,7 @@ from .codes import (
     Codeset6Id,
     MaintenanceMessageType,
     MessageType,
+    NationalMaintenanceMessageType,
     ProtocolDiscriminator,
     Variant,
 )
@@ -149,7 +150,7 @@ class Message:
     flag bit (False: sent by the side that allocated the reference, Q.931
     4.3), `call_ref_len` its length in octets (2 on a PRI, 0 = dummy).
     `type` is a `MessageType` (protocol 0x08), a `MaintenanceMessageType`
-    (0x03/0x43) or the raw int for a type unknown here (Q.931 5.8.4: answer
+    (0x03), a `NationalMaintenanceMessageType` (0x43) or the raw int for a type unknown here (Q.931 5.8.4: answer
     with STATUS cause 97).
     """
 
@@ -233,8 +234,12 @@ def decode_message(data: bytes, *, variant: Variant | None = None) -> Message:
     raw_type = data[2 + n]
     mtype: int = raw_type
     with contextlib.suppress(ValueError):
-        mtype = (MessageType(raw_type) if pd == ProtocolDiscriminator.Q931
-                 else MaintenanceMessageType(raw_type))
+        if pd == ProtocolDiscriminator.Q931:
+            mtype = MessageType(raw_type)
+        elif pd == ProtocolDiscriminator.MAINTENANCE_DMS:
+            mtype = NationalMaintenanceMessageType(raw_type)
+        else:
+            mtype = MaintenanceMessageType(raw_type)
     return Message(mtype, cr, flag, decode_ies(data[3 + n:], variant), pd, n)
 
 

@@ -23,7 +23,6 @@ from appliance.isdn.q931 import (
     InvalidIE,
     Invoke,
     KeypadFacility,
-    MaintenanceMessageType,
     Message,
     MessageType,
     MoreData,
@@ -53,6 +52,7 @@ from appliance.isdn.q931 import (
     maintenance_pd,
     message,
     name_invoke,
+    service_type,
 )
 
 IES = [
@@ -134,12 +134,15 @@ def test_every_message_type(mt: MessageType) -> None:
                                      Variant.DMS100])
 def test_service_maintenance_protocol(variant: Variant) -> None:
     pd = maintenance_pd(variant)
-    assert pd == (0x43 if variant == Variant.DMS100 else 0x03)
-    m = message(MaintenanceMessageType.SERVICE, 0, False, ChangeStatus(2), ChannelId((4,)),
-                protocol=pd)
+    # as libpri 1.6 sends it: national (0x43, SERVICE=0x07) on NI-2, AT&T (0x03) elsewhere
+    assert pd == (0x43 if variant == Variant.NI2 else 0x03)
+    m = message(service_type(pd), 0, False, ChangeStatus(2), ChannelId((4,)), protocol=pd)
     raw = m.encode()
+    assert raw[4] == (0x07 if pd == 0x43 else 0x0F)
     back = decode_message(raw, variant=variant)
-    assert back.type is MaintenanceMessageType.SERVICE and back.is_maintenance
+    assert back.type.name == "SERVICE" and back.is_maintenance
+    ack = decode_message(message(service_type(pd, True), 0, True, protocol=pd).encode())
+    assert ack.type.name == "SERVICE_ACKNOWLEDGE"
     assert back.get(ChangeStatus) == ChangeStatus(2)
     assert back.encode() == raw
 
