@@ -239,8 +239,10 @@ class MediaConfig(Section):
     rtp_port_min: int = setting(10000, apply=Apply.DAEMON, ge=1024, le=65534, doc="First RTP port.")
     rtp_port_max: int = setting(20000, apply=Apply.DAEMON, ge=1025, le=65535, doc="Last RTP port.")
     realtime_priority: int = setting(
-        0, apply=Apply.DAEMON, ge=0, le=99,
-        doc="SCHED_FIFO priority of the core's media thread; 0 keeps normal scheduling.",
+        10, apply=Apply.DAEMON, ge=0, le=99,
+        doc="SCHED_FIFO priority of the core's media thread (needs root or LimitRTPRIO, "
+        "which the unit sets; if refused: a warning and normal scheduling); 0 turns it off. "
+        "`make bench BENCH=core` measures why.",
     )
 
     @model_validator(mode="after")
