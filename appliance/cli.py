@@ -5,6 +5,7 @@
     tdmgw check-config [PATH | --embedded]       validate; exit 2 on errors
     tdmgw config-reference                       the configuration reference (Markdown)
     tdmgw install-systemd [--root DIR]           units, sysusers.d, tmpfiles.d
+    tdmgw dahdi-config [--config PATH] [--write DIR]   DAHDI system.conf and friends
 
 The configuration is `--config PATH`, else $TDMGW_CONFIG, else
 /etc/tdmgw/tdmgw.toml; TDMGW_SECTION__KEY variables override single settings.
@@ -50,7 +51,26 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--root", type=Path, default=Path("/"), help="install below this root")
     inst.add_argument("--bin", type=Path, default=None,
                       help="path of the tdmgw executable the units run (default: this one)")
+    dc = sub.add_parser("dahdi-config", help="print (or --write) DAHDI's system.conf, "
+                        "span-types.conf and assigned-spans.conf for the dahdi spans")
+    _config_args(dc)
+    dc.add_argument("--write", type=Path, metavar="DIR", help="write the files into DIR "
+                    "(e.g. /etc/dahdi) instead of printing them")
+    dc.add_argument("--sysfs", default="/sys/bus/dahdi_devices/devices",
+                    help="where to find the DAHDI devices (default: %(default)s)")
     return p
+
+
+def _dahdi_config(args: argparse.Namespace) -> int:
+    from drivers.dahdi_config import run_cli
+
+    source, config_args = _source(args)
+    try:
+        loaded = source()
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_CONFIG
+    return run_cli(loaded.config, " ".join(config_args), args.write, args.sysfs)
 
 
 def _source(args: argparse.Namespace) -> tuple[Callable[[], LoadedConfig], list[str]]:
@@ -135,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(reference_markdown())
         return 0
+    if args.command == "dahdi-config":
+        return _dahdi_config(args)
     if args.command == "install-systemd":
         from .systemd.install import install
 
