@@ -53,6 +53,8 @@ def health_document(snapshot: dict[str, Any] | None, age: float | None, timeout:
     processes["console"] = console
     doc["processes"] = processes
     spans_ok = all(s.get("state") == "up" for s in doc.get("spans", []))
+    parts = doc.get("core", {}).get("parts", {}) if isinstance(doc.get("core"), dict) else {}
+    spans_ok = spans_ok and all(state == "running" for state in parts.values())
     procs_ok = all(p.get("alive") for p in processes.values())
     doc = {"status": "ok" if spans_ok and procs_ok else "degraded", **doc}
     return 200, doc

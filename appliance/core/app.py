@@ -30,6 +30,7 @@ from ..events import DatagramReceiver, DatagramSender, EventBus, Heartbeat, Mess
 from ..logs import LogSetup, get_logger
 from ..notify import Notifier
 from .medialoop import MediaLoop
+from .parts import PARTS, resolve
 from .shutdown import Phase, ShutdownHooks
 from .spans import SpanManager
 from .status import StatusBoard
@@ -49,6 +50,7 @@ class Core:
         *,
         logs: LogSetup | None = None,
         notifier: Notifier | None = None,
+        parts: list[str] | None = None,
     ) -> None:
         self.loaded = loaded
         self.boot = loaded.config
@@ -76,6 +78,8 @@ class Core:
         self._reported_drops = 0
         self._last_drop_log = 0.0
         self.watchdog_pings = 0
+        self.part_specs: list[str] = list(PARTS) if parts is None else parts
+        self.part_states: dict[str, str] = {}
 
     # -- life cycle ----------------------------------------------------------
 
@@ -93,6 +97,7 @@ class Core:
         self.media.start()
         self.shutdown.add(Phase.SPANS, "spans", self.spans.stop_all)
         await self.spans.start_all()
+        await self._start_parts()
         self.bus.publish("core.started", pid=os.getpid(), version=__version__)
         tasks = [asyncio.create_task(self._status_loop(), name="status")]
         interval = self.notifier.watchdog_interval()
@@ -122,6 +127,19 @@ class Core:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def _start_parts(self) -> None:
+        """Build and start every part named in `parts.PARTS` (see parts.py)."""
+        for spec in self.part_specs:
+            try:
+                part = resolve(spec)(self)
+                await part.start()
+            except Exception as exc:
+                self.part_states[spec] = f"failed: {exc!r}"
+                log.exception("part %s did not start", spec)
+                continue
+            self.part_states[spec] = "running"
+            log.info("part %s (%s) started", part.name, spec)
 
     # -- periodic work ---------------------------------------------------------
 
@@ -177,6 +195,7 @@ class Core:
             "events_published": self.bus.seq,
             "log_dropped": self.logs.dropped if self.logs else 0,
             "watchdog_pings": self.watchdog_pings,
+            "parts": dict(self.part_states),
         }
 
     # -- messages from the other processes ----------------------------------------

@@ -225,3 +225,27 @@ def test_diff_reports_apply_classes() -> None:
 def test_readme_reference_is_current() -> None:
     readme = (REPO / "README.md").read_text()
     assert reference_markdown().strip() in readme, "run: tdmgw config-reference (README)"
+
+
+def test_installed_command_exits_2_on_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[spans\n")
+    exe = Path(sys.executable).parent / "tdmgw"
+    if not exe.exists():
+        pytest.skip("tdmgw console script not installed in this environment")
+    proc = subprocess.run([str(exe), "check-config", str(bad)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert f"{bad}:1: TOML syntax error" in proc.stderr
+
+
+def test_tdmgw_config_names_the_default_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.config import DEFAULT_PATH, default_path
+
+    assert default_path({}) == DEFAULT_PATH == Path("/etc/tdmgw/tdmgw.toml")
+    monkeypatch.setenv("TDMGW_CONFIG", "/srv/gw.toml")
+    assert default_path() == Path("/srv/gw.toml")
+    loads(span())  # TDMGW_CONFIG is not a setting override

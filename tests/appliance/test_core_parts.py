@@ -126,3 +126,40 @@ def test_watchdog_is_withheld_while_the_media_thread_is_stuck(tmp_path: object) 
     # stall detection needs max(1 s, interval) of beat age, so about 1 s of pings remain
     assert during <= 25, during
     assert after >= 3, after
+
+
+STARTED: list[str] = []
+
+
+class _DemoPart:
+    name = "demo"
+
+    def __init__(self, core: object) -> None:
+        self.core = core
+
+    async def start(self) -> None:
+        STARTED.append(self.name)
+
+
+def _make_part(core: object) -> _DemoPart:
+    return _DemoPart(core)
+
+
+def test_parts_start_in_order_and_failures_are_reported(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from appliance.config import loads
+    from appliance.core.app import Core
+
+    loaded = loads(f'[runtime]\ndir = "{Path(str(tmp_path)) / "run"}"\n')
+    core = Core(loaded, lambda: loaded, parts=[
+        "tests.appliance.test_core_parts:_make_part", "appliance.nonexistent:Part", "bad-spec"])
+    asyncio.run(core._start_parts())
+    assert STARTED == ["demo"]
+    states = core._core_section()["parts"]
+    assert states["tests.appliance.test_core_parts:_make_part"] == "running"
+    assert states["appliance.nonexistent:Part"].startswith("failed: ModuleNotFoundError")
+    assert states["bad-spec"].startswith("failed: ValueError")
+    code, doc = health_document({"spans": [], "processes": {}, "core": {"parts": states}}, 0.1,
+                                3.0, time.monotonic())
+    assert code == 200 and doc["status"] == "degraded"
