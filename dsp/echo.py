@@ -176,8 +176,8 @@ class EchoCanceller:
             erl = 10 * np.log10((f.block_rin + 1.0) / (f.block_echo + 1.0))
             self._erl_db = np.where(single, self._erl_db + 0.1 * (erl - self._erl_db),
                                     self._erl_db).astype(np.float32)
-        # A model worse than none (opened echo path): send Sin.
-        worse = np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 1.0 + 1.0
+        # A model clearly worse than none (an opened echo path): send Sin.
+        worse = np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0
         err = np.where(worse[:, None], d, err)
         nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
         out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng)

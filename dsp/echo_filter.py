@@ -56,11 +56,15 @@ BLOCK: Final = 160
 MU_MAX: Final = 1.5
 MU_MIN: Final = 0.02
 BOOT: Final = 25.0  # blocks at MU_MAX before the schedule starts falling
-TAU: Final = 25.0  # blocks: mu = MU_MAX / (1 + (age - BOOT) / TAU)
+TAU: Final = 100.0
+PSMOOTH: Final = 0.5  # blocks: mu = MU_MAX / (1 + (age - BOOT) / TAU)
 ALPHA: Final = -0.5  # IPNLMS proportionality (-1: uniform, 1: fully proportionate)
 GEIGEL: Final = 0.71
 HANGOVER: Final = 12  # blocks (240 ms)
-CONSTRAIN: Final = 2  # partitions re-constrained per block
+CONSTRAIN: Final = 2
+NEAR_MARGIN_DB = 12.0
+NEAR_MIN_ERLE = -25.0
+PATH_CHANGE = 50  # partitions re-constrained per block
 _DBM0_RMS: Final = 16020.7
 # Far end silent: mean power per bin below about -50 dBm0 (2P-point FFT).
 _SILENCE_BIN_POWER: Final = (_DBM0_RMS * 10 ** (-50 / 20)) ** 2 * BLOCK * 2
@@ -110,6 +114,8 @@ class AdaptiveFilter:
         self._rmax = np.zeros((c, k + 1), np.float32)
         self._hang = np.zeros(c, np.int32)
         self._bad = np.zeros(c, np.int32)
+        self._since_geigel = np.zeros(c, np.int32)
+        self._ratio_db = np.zeros(c, np.float32)
         self.adapt = np.ones(c, bool)
         self.age = np.zeros(c, np.float32)
         self.trained = np.zeros(c, np.float32)
@@ -128,6 +134,7 @@ class AdaptiveFilter:
         """Forget the echo path model and history of the channels in ``mask``."""
         for a in (self._xprev, self._xcur, self._dcur, self._ecur, self._ycur, self._tail,
                   self._xh, self._ph, self.w, self._rmax, self._hang, self._bad, self.age,
+                  self._since_geigel, self._ratio_db,
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
             a[mask] = 0
@@ -189,9 +196,15 @@ class AdaptiveFilter:
             self._pos = 0
 
     def _push(self, xb: C64) -> None:
+        prev = self._ph[:, self._i]
         self._i = (self._i - 1) % self.k
         i = self._i
         p = _power(xb)
+        if PSMOOTH:
+            # Smoothed per-bin power (fast attack, slow decay): an
+            # instantaneous |X|^2 would give huge steps in the bins it
+            # happens to miss.
+            p = np.maximum(p, PSMOOTH * prev + (1 - PSMOOTH) * p)
         self._xh[:, i] = xb
         self._xh[:, i + self.k] = xb
         self._ph[:, i] = p
@@ -223,17 +236,22 @@ class AdaptiveFilter:
         self.trained += far_active
         self._detect_double_talk()
 
-        # Echo path change: no double talk, far end active, and the error is
-        # most of Sin, Sin no louder than the echo estimate, for a while.
-        bad = (far_active & ~self.double_talk & (self.age > BOOT)
+        # Echo path change: the error stays most of Sin, Sin no louder than
+        # the echo estimate, with no Geigel double talk, for about a second
+        # of far-end speech.  (A caller quieter than the echo looks alike
+        # for a moment, hence the long wait.)
+        bad = (far_active & (self.age > BOOT) & (self._since_geigel > HANGOVER)
                & (self.block_err > 0.5 * self.block_sin)
                & (self.block_sin < 4.0 * self.block_echo)
                & (self.block_err > 16.0 * self.noise + _SILENCE_BLOCK_POWER))
         good = far_active & (self.block_err < 0.1 * self.block_sin)
-        self._bad = np.clip(self._bad + 2 * bad.astype(np.int32) - good, 0, 100)
-        changed = self._bad >= 16
+        self._bad = np.clip(self._bad + bad.astype(np.int32) - 2 * good, 0, 100)
+        changed = self._bad >= PATH_CHANGE
         self.age[changed] = 0
         self._bad[changed] = 0
+        self._ratio_db[changed] = 0
+        self._hang[changed] = 0
+        self.double_talk &= ~changed
         learn = far_active & ~self.double_talk
         self.age += learn
         # Error floor: minimum statistics (falls at once, rises ~4 dB/s).
@@ -259,13 +277,28 @@ class AdaptiveFilter:
         self.w[:, sel] = _rfft(wt)
 
     def _detect_double_talk(self) -> None:
+        """Geigel, plus two detectors that work once the filter has converged.
+
+        * Sin far louder than the echo estimate (caller louder than the echo);
+        * the error well above what the filter has left in single talk
+          (ERLE learnt in dB): a caller quieter than the echo, which
+          Geigel cannot see, still stands out of a converged error.
+        """
         self._rmax[:, self.blocks_done % self._rmax.shape[1]] = np.abs(self._xcur).max(axis=1)
         smax = np.abs(self._dcur).max(axis=1)
         geigel = smax > GEIGEL * self._rmax.max(axis=1)
-        loud = (self.age > BOOT) & (self.block_sin > 4.0 * self.block_echo + 4.0 * self.noise
-                                    + _SILENCE_BLOCK_POWER)
-        self._hang = np.where(geigel | loud, HANGOVER, np.maximum(self._hang - 1, 0))
+        self._since_geigel = np.where(geigel, 0, self._since_geigel + 1)
+        converged = self.age > BOOT
+        floor = 4.0 * self.noise + _SILENCE_BLOCK_POWER
+        loud = converged & (self.block_sin > 4.0 * self.block_echo + floor)
+        expected = self.block_sin * 10 ** ((self._ratio_db + NEAR_MARGIN_DB) / 10)
+        near = converged & (self._ratio_db < NEAR_MIN_ERLE) & (self.block_err > expected + floor)
+        self._hang = np.where(geigel | loud | near, HANGOVER, np.maximum(self._hang - 1, 0))
         self.double_talk = self._hang > 0
+        single = self.far_active & ~self.double_talk & (self.block_sin > floor)
+        ratio = 10 * np.log10((self.block_err + 1.0) / (self.block_sin + 1.0))
+        self._ratio_db = np.where(single, self._ratio_db + 0.1 * (ratio - self._ratio_db),
+                                  self._ratio_db).astype(np.float32)
 
     def _narrowband_guard(self, px: F32, far_active: BoolArray) -> None:
         """Spectral flatness of the far-end block over 300-3500 Hz (G.168 test 6)."""

@@ -26,7 +26,8 @@ def erle_windows(echo: FloatArray, resid: FloatArray, win: int = WIN) -> tuple[F
         live = el[c] > -60
         if live.any():
             active[c] = el[c] > np.median(el[c][live]) - 10
-    return el - rl, active
+    erle = np.nan_to_num(el - rl, nan=-np.inf, posinf=-np.inf)
+    return erle, active
 
 
 def time_to(echo: FloatArray, resid: FloatArray, target_db: float, until: int,
@@ -48,4 +49,5 @@ def time_to(echo: FloatArray, resid: FloatArray, target_db: float, until: int,
 
 def erle(echo: FloatArray, resid: FloatArray, start: int, stop: int) -> FloatArray:
     """ERLE (dB) over samples [start, stop): echo power over residual echo power."""
-    return np.asarray(level(echo[:, start:stop]) - level(resid[:, start:stop]))
+    out = np.asarray(level(echo[:, start:stop]) - level(resid[:, start:stop]))
+    return np.nan_to_num(out, nan=-np.inf, posinf=-np.inf)
