@@ -428,6 +428,8 @@ class CallMachine:
     def _a_rx_disconnect(self, call: Call, now: float, msg: Msg | None, **kw: Any) -> S | None:
         """5.3.3 (network: N11) / 5.3.4 (user: U12): answer with RELEASE unless tones follow."""
         assert msg is not None
+        if self._may_retry_44(call, msg):
+            return self._retry_44(call, now, "RELEASE")
         for t in (*_ESTABLISHMENT_TIMERS, "T322"):
             call.timers.stop(t)
         cause = msg.cause if msg.cause is not None else int(C.NORMAL_UNSPECIFIED)
@@ -464,6 +466,8 @@ class CallMachine:
     def _a_rx_release(self, call: Call, now: float, msg: Msg | None, **kw: Any) -> S | None:
         """5.3.3 / 5.3.4: RELEASE: answer RELEASE COMPLETE, free channel and reference."""
         assert msg is not None
+        if self._may_retry_44(call, msg):
+            return self._retry_44(call, now, "RELEASE_COMPLETE")
         self.ctx.send(call.msg("RELEASE_COMPLETE"))
         self._released(call, msg.cause if msg.cause is not None else call.far_cause,
                        "released by the far end", msg)
@@ -478,24 +482,37 @@ class CallMachine:
     def _a_rx_release_complete(self, call: Call, now: float, msg: Msg | None,
                                **kw: Any) -> S | None:
         assert msg is not None
-        setup_state = S.CALL_PRESENT if self.ctx.network else S.CALL_INITIATED
-        if (call.ours and call.state is setup_state and call.setup is not None
-                and msg.cause == C.REQUESTED_CIRCUIT_CHANNEL_NOT_AVAILABLE
-                and call.retries_44 < self.ctx.profile.cause44_retries
-                and self.ctx.pool.hunt(call.tried) is not None):
-            # Cause 44 to our SETUP: try once more on another channel, with a new reference.
-            call.retries_44 += 1
-            call.timers.stop_all()
-            if call.channel is not None and self.ctx.pool.owner(call.channel) == call.call_id:
-                self.ctx.pool.release(call.channel, call.call_id)
-            call.channel = None
-            self.ctx.rekey(call, self.ctx.new_cref())
-            result = self._send_setup(call, now, None, call.exclusive)
-            if result is None:
-                self.ctx.emit(E.ChannelChanged(call.call_id, call.channel))
-            return result
+        if self._may_retry_44(call, msg):
+            return self._retry_44(call, now, None)
         cause = msg.cause if msg.cause is not None else call.cause
         return self._released(call, cause, "release complete", msg)
+
+    def _may_retry_44(self, call: Call, msg: Msg) -> bool:
+        """Our SETUP refused for its channel (cause 44) before the call was alerted."""
+        early = ((S.CALL_PRESENT, S.OVERLAP_RECEIVING, S.INCOMING_CALL_PROCEEDING)
+                 if self.ctx.network else
+                 (S.CALL_INITIATED, S.OVERLAP_SENDING, S.OUTGOING_CALL_PROCEEDING))
+        return (call.ours and call.state in early and call.setup is not None
+                and msg.cause == C.REQUESTED_CIRCUIT_CHANNEL_NOT_AVAILABLE
+                and call.retries_44 < self.ctx.profile.cause44_retries
+                and self.ctx.pool.hunt(call.tried) is not None)
+
+    def _retry_44(self, call: Call, now: float, finish: str | None) -> S | None:
+        """Finish the refused attempt (`finish`: the message that ends it, if any) and
+        place the call again on another channel, under a new call reference."""
+        if finish is not None:
+            self.ctx.send(call.msg(finish, cause=C.REQUESTED_CIRCUIT_CHANNEL_NOT_AVAILABLE))
+        call.retries_44 += 1
+        call.timers.stop_all()
+        if call.channel is not None and self.ctx.pool.owner(call.channel) == call.call_id:
+            self.ctx.pool.release(call.channel, call.call_id)
+        call.channel = None
+        call.state = S.CALL_PRESENT if self.ctx.network else S.CALL_INITIATED
+        self.ctx.rekey(call, self.ctx.new_cref())
+        result = self._send_setup(call, now, None, call.exclusive)
+        if result is None:
+            self.ctx.emit(E.ChannelChanged(call.call_id, call.channel))
+        return result if result is not None else call.state
 
     def _a_t308_expiry(self, call: Call, now: float, msg: Msg | None, **kw: Any) -> S | None:
         """5.3.3 / 5.3.4: retransmit RELEASE once; then restart the channel (5.5) and go Null."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from appliance.isdn.q931.codes import Variant
+from appliance.isdn.q931.codes import Variant, maintenance_pd
 
 T1_B_CHANNELS: tuple[int, ...] = tuple(range(1, 24))
 """T1 PRI (23B+D): B-channels are timeslots 1-23, the D-channel is 24."""
@@ -101,34 +101,37 @@ _NO_RESTART = MappingProxyType({"user": RestartOnUp.NONE, "network": RestartOnUp
 PROFILES: Mapping[Variant, VariantProfile] = MappingProxyType({
     Variant.NI2: VariantProfile(
         variant=Variant.NI2, title="National ISDN 2 (GR-4434)",
-        b_channels=T1_B_CHANNELS, service_pd=0x03, restart_on_up=_NA_RESTART,
+        b_channels=T1_B_CHANNELS, service_pd=maintenance_pd(Variant.NI2), restart_on_up=_NA_RESTART,
         sending_complete_en_bloc=False, overlap_receiving=False,
         name_delivery=NameDelivery.FACILITY_NI2,
         redirecting_delivery=RedirectingDelivery.IE,
-        notes="Avaya and Cisco PRIs in the US; name in a Facility callingName invoke.",
+        notes="Avaya and Cisco PRIs in the US; name in a Facility callingName invoke; "
+              "SERVICE with the national discriminator 0x43 (libpri 1.6).",
     ),
     Variant.ATT4ESS: VariantProfile(
         variant=Variant.ATT4ESS, title="AT&T 4ESS (TR 41459)",
-        b_channels=T1_B_CHANNELS, service_pd=0x03, restart_on_up=_NA_RESTART,
+        b_channels=T1_B_CHANNELS, service_pd=maintenance_pd(Variant.ATT4ESS),
+        restart_on_up=_NA_RESTART,
         sending_complete_en_bloc=False, overlap_receiving=False,
         name_delivery=NameDelivery.DISPLAY,
         redirecting_delivery=RedirectingDelivery.IE,
-        notes="Interexchange carrier switch; SERVICE with protocol discriminator 3.",
+        notes="Interexchange carrier switch; SERVICE with protocol discriminator 0x03.",
     ),
     Variant.LUCENT5E: VariantProfile(
         variant=Variant.LUCENT5E, title="Lucent 5ESS custom (235-900-342)",
-        b_channels=T1_B_CHANNELS, service_pd=0x03, restart_on_up=_NA_RESTART,
+        b_channels=T1_B_CHANNELS, service_pd=maintenance_pd(Variant.LUCENT5E), restart_on_up=_NA_RESTART,
         sending_complete_en_bloc=False, overlap_receiving=False,
         name_delivery=NameDelivery.DISPLAY,
         redirecting_delivery=RedirectingDelivery.IE,
     ),
     Variant.DMS100: VariantProfile(
         variant=Variant.DMS100, title="Nortel DMS-100 (NIS A211-1)",
-        b_channels=T1_B_CHANNELS, service_pd=0x43, restart_on_up=_NA_RESTART,
+        b_channels=T1_B_CHANNELS, service_pd=maintenance_pd(Variant.DMS100),
+        restart_on_up=_NA_RESTART,
         sending_complete_en_bloc=False, overlap_receiving=False,
         name_delivery=NameDelivery.DISPLAY,
         redirecting_delivery=RedirectingDelivery.IE,
-        notes="SERVICE uses the national maintenance discriminator 0x43.",
+        notes="SERVICE with the AT&T discriminator 0x03, as libpri sends it.",
     ),
     Variant.EUROISDN_E1: VariantProfile(
         variant=Variant.EUROISDN_E1, title="EuroISDN on E1 (EN 300 102-1 / EN 300 403)",

@@ -22,12 +22,14 @@ from appliance.isdn.q931 import (
     MaintenanceMessageType,
     Message,
     MessageType,
+    NationalMaintenanceMessageType,
     ProgressIndicator,
     RestartIndicator,
     SendingComplete,
     Shift,
     message,
 )
+from appliance.isdn.q931.codes import service_type
 
 _OWN = (ChannelId, Cause, CallState, ProgressIndicator, SendingComplete, RestartIndicator,
         ChangeStatus, Shift)
@@ -42,7 +44,7 @@ MANDATORY: dict[str, tuple[type[InformationElement], ...]] = {
 
 def type_name(m: Message) -> str:
     t = m.type
-    if isinstance(t, MessageType | MaintenanceMessageType):
+    if isinstance(t, MessageType | MaintenanceMessageType | NationalMaintenanceMessageType):
         return t.name
     return f"UNKNOWN_0x{int(t):02X}"
 
@@ -89,9 +91,9 @@ def from_message(m: Message) -> Msg:
                missing_ie=missing)
 
 
-def _mtype(name: str) -> int:
+def _mtype(name: str, pd: int) -> int:
     if name in (SERVICE, SERVICE_ACKNOWLEDGE):
-        return int(MaintenanceMessageType[name])
+        return service_type(pd, name == SERVICE_ACKNOWLEDGE)
     return int(MessageType[name])
 
 
@@ -131,5 +133,5 @@ def to_message(msg: Msg, profile: VariantProfile, *, network: bool) -> Message:
     if msg.sending_complete:
         ies.insert(0, SendingComplete())
     locking = profile.name_delivery.value != "facility-qsig"
-    return message(_mtype(msg.mt), msg.cref, not msg.from_originator, *ies, *others,
+    return message(_mtype(msg.mt, msg.pd), msg.cref, not msg.from_originator, *ies, *others,
                    protocol=msg.pd, locking_shifts=locking)

@@ -114,7 +114,7 @@ def test_service_takes_channel_out_and_hunting_skips_it(variant: Variant) -> Non
     p.do(p.net, "service", 1, ServiceStatus.OUT_OF_SERVICE)
     assert p.user.last(E.ServiceChanged).channel == 1
     assert p.net.last(E.ServiceChanged).far_end is False
-    assert p.net.sent[-1].pd == (0x43 if variant is Variant.DMS100 else 0x03)
+    assert p.net.sent[-1].pd == (0x43 if variant is Variant.NI2 else 0x03)  # as libpri
     cid = p.do(p.net, "setup", called="1")
     assert p.user.last(E.IncomingCall).channel == 2
     p.do(p.net, "disconnect", cid)

@@ -1,0 +1,245 @@
+"""Interop with libpri 1.6 in every variant it has, both roles: our user side against
+libpri's network side and the reverse (issue 6 scenarios).  Every scenario ends with
+all channels idle on both sides."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from appliance.isdn.cc import events as E
+from appliance.isdn.q931 import CallStateValue as S
+from appliance.isdn.q931 import Variant
+from tests.peers.libpri import Ev
+from tests.peers.libpri_calls import Rig
+
+pytestmark = pytest.mark.peer
+
+VARIANTS = [Variant.NI2, Variant.ATT4ESS, Variant.LUCENT5E, Variant.DMS100,
+            Variant.EUROISDN_E1, Variant.EUROISDN_T1, Variant.QSIG]
+COMBOS = [(v, r) for v in VARIANTS for r in ("user", "network")]
+IDS = [f"{v.name}-{r}" for v, r in COMBOS]
+
+
+@pytest.fixture(params=COMBOS, ids=IDS)
+def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
+    variant, role = request.param
+    r = Rig(variant, role)
+    r.start()
+    yield r
+    r.close()
+
+
+def test_we_call_libpri_answers_we_hang_up(rig: Rig) -> None:
+    rig.app.policy = "answer"
+    cid = rig.do("setup", called="5551000")
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    ring = rig.pri_events(Ev.RING)[-1]
+    assert ring.callednum == "5551000"
+    assert rig.ctl.call_state(cid) is S.ACTIVE
+    ch = rig.ctl.calls()[cid][1]
+    assert rig.app.busy.get(ch) is not None
+    rig.do("disconnect", cid, 16)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    rig.assert_idle()
+
+
+def _incoming(rig: Rig, **kw: object) -> tuple[int, object]:
+    """libpri places a call to us; returns (our call id, libpri's PriCall)."""
+    chan = max(rig.profile.b_channels) - 1 if rig.role == "user" else 2
+    pc = rig.app.setup("2000", chan, **kw)  # type: ignore[arg-type]
+    assert rig.run(lambda: bool(rig.of(E.IncomingCall)))
+    inc = rig.of(E.IncomingCall)[-1]
+    assert inc.channel == chan and inc.called == "2000"
+    return inc.call_id, pc
+
+
+def test_libpri_calls_we_answer_libpri_hangs_up(rig: Rig) -> None:
+    cid, pc = _incoming(rig)
+    rig.do("connect", cid)
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    assert rig.run(lambda: bool(rig.pri_events(Ev.ANSWER)))
+    rig.app.hangup(pc, 16)  # type: ignore[arg-type]
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    assert rig.of(E.Disconnected)[-1].cause == 16
+    rig.assert_idle()
+
+
+def test_libpri_sends_proceeding_progress_alerting_connect_then_disconnects(rig: Rig) -> None:
+    cid = rig.do("setup", called="3000")
+    assert rig.run(lambda: bool(rig.pri_events(Ev.RING)))
+    pc = next(iter(rig.app.calls.values()))
+    ch = pc.channel or 0
+    rig.pri.proceeding(pc.handle, ch, 0)
+    assert rig.run(lambda: rig.has(E.Proceeding, call_id=cid))
+    rig.pri.progress(pc.handle, ch, 1)
+    assert rig.run(lambda: rig.has(E.Progress, call_id=cid))
+    rig.pri.acknowledge(pc.handle, ch, 1)
+    assert rig.run(lambda: rig.has(E.Alerting, call_id=cid))
+    rig.pri.answer(pc.handle, ch)
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    assert rig.ctl.call_state(cid) is S.ACTIVE
+    rig.app.hangup(pc, 16)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    assert rig.of(E.Disconnected)[-1].by_far_end
+    rig.assert_idle()
+
+
+def test_we_send_proceeding_progress_alerting_connect_then_disconnect(rig: Rig) -> None:
+    cid, _ = _incoming(rig)
+    rig.do("proceeding", cid)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.PROCEEDING)))
+    rig.do("progress", cid, description=8)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.PROGRESS)))
+    rig.do("alerting", cid)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.RINGING)))
+    rig.do("connect", cid)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.ANSWER)))
+    assert rig.run(lambda: rig.ctl.call_state(cid) is S.ACTIVE)
+    rig.do("disconnect", cid, 16)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    hang = rig.pri_events(Ev.HANGUP) + rig.pri_events(Ev.HANGUP_REQ)
+    assert hang and hang[0].cause == 16
+    rig.assert_idle()
+
+
+@pytest.mark.parametrize("cause", [17, 34])
+def test_busy_and_no_circuit_from_libpri(rig: Rig, cause: int) -> None:
+    rig.app.policy = ("busy", cause)
+    cid = rig.do("setup", called="4000")
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    got = [e for e in rig.events if isinstance(e, E.Disconnected | E.Released)
+           and e.call_id == cid]
+    assert got[0].cause == cause
+    rig.assert_idle()
+
+
+@pytest.mark.parametrize("cause", [17, 34])
+def test_busy_and_no_circuit_from_us(rig: Rig, cause: int) -> None:
+    cid, _ = _incoming(rig)
+    if cause == 17:
+        rig.do("alerting", cid)
+        assert rig.run(lambda: bool(rig.pri_events(Ev.RINGING)))
+        rig.do("disconnect", cid, cause)
+    else:
+        rig.do("release", cid, cause)  # refuse the SETUP: RELEASE COMPLETE, cause 34
+    assert rig.run(lambda: bool(rig.pri_events(Ev.HANGUP) + rig.pri_events(Ev.HANGUP_REQ)))
+    hang = (rig.pri_events(Ev.HANGUP) + rig.pri_events(Ev.HANGUP_REQ))[0]
+    assert hang.cause == cause
+    rig.assert_idle()
+
+
+def test_glare_resolved_as_q931_says(rig: Rig) -> None:
+    """Both sides seize channel 5 at once; the network side's call keeps it (Q.931 5.7).
+
+    Each side asks as its variant does: the network exclusively, the user preferred.
+    """
+    rig.app.policy = "answer"
+    cid, out = rig.ctl.setup(time.time(), called="5000", channel=5)
+    pc = rig.app.setup("6000", 5, exclusive=True)  # libpri's SETUP crosses ours
+    rig._take(out, time.time())
+    rig.settle(0.5)
+    if rig.role == "user":
+        # libpri (network) wins: we took its call on 5; it moved ours to another channel
+        inc = rig.of(E.IncomingCall)[-1]
+        assert inc.channel == 5
+        assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+        ours_ch = rig.ctl.calls()[cid][1]
+        assert ours_ch not in (None, 5)
+        rig.do("connect", inc.call_id)
+        assert rig.run(lambda: bool(rig.pri_events(Ev.ANSWER)))
+        rig.do("disconnect", inc.call_id)
+    else:
+        # we (network) win: libpri's call is refused with 44; ours keeps channel 5
+        assert rig.run(lambda: rig.has(E.Connected, call_id=cid) or rig.has(E.Released,
+                                                                             call_id=cid))
+        hang = [e for e in rig.pri_events(Ev.HANGUP) + rig.pri_events(Ev.HANGUP_ACK)
+                if int(e.fields.get("call") or 0) == pc.handle]
+        assert hang and hang[0].cause == 44
+        if rig.has(E.Connected, call_id=cid):
+            assert rig.ctl.calls()[cid][1] is not None
+    if cid in rig.ctl.calls():
+        rig.do("disconnect", cid)
+    rig.assert_idle()
+
+
+def test_restart_one_channel_both_ways(rig: Rig) -> None:
+    rig.app.policy = "answer"
+    cid = rig.do("setup", called="7000")
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    ch = rig.ctl.calls()[cid][1]
+    rig.do("restart", [ch])
+    assert rig.run(lambda: rig.has(E.ChannelRestarted, channels=(ch,), by_far_end=False))
+    assert rig.has(E.Released, call_id=cid)
+    assert rig.run(lambda: any(chan == ch for chan in
+                               [e.channel & 0xFF for e in rig.pri_events(Ev.RESTART)]))
+    rig.assert_idle()
+    # and libpri restarts the channel of a call of ours
+    cid = rig.do("setup", called="7001")
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    ch = rig.ctl.calls()[cid][1]
+    pc = next(iter(rig.app.calls.values()))
+    rig.pri.reset(ch)
+    assert rig.run(lambda: rig.has(E.ChannelRestarted, by_far_end=True, channels=(ch,)))
+    assert rig.has(E.Released, call_id=cid)
+    rig.pri.destroycall(pc.handle)
+    rig.app._free(pc.handle)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.RESTART_ACK)) or True, 0.2)
+    rig.assert_idle()
+
+
+def test_restart_interface(rig: Rig) -> None:
+    """We restart the whole interface (class 7) with calls up.  (libpri 1.6 cannot send
+    one: its pri_restart() is an empty stub, so reception of class 7 is covered by the
+    back-to-back tests.)"""
+    rig.app.policy = "answer"
+    cids = [rig.do("setup", called=f"80{i}") for i in range(2)]
+    assert rig.run(lambda: all(rig.has(E.Connected, call_id=c) for c in cids))
+    rig.do("restart", None)
+    assert rig.run(lambda: rig.has(E.ChannelRestarted, by_far_end=False, restart_class=7))
+    assert all(rig.has(E.Released, call_id=c) for c in cids)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.RESTART)))
+    rig.assert_idle()
+    cid = rig.do("setup", called="809")  # and the interface carries calls again
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    rig.do("disconnect", cid)
+    rig.assert_idle()
+
+
+def test_calling_name_and_redirecting_number_both_ways(rig: Rig) -> None:
+    from appliance.isdn.cc.parties import (
+        Redirecting,
+        calling_name,
+        calling_number_ie,
+        name_ies,
+        redirecting,
+        redirecting_ies,
+    )
+    from tests.peers.libpri import PRI_NATIONAL_ISDN
+    rig.app.policy = "alert"
+    ies = (calling_number_ie("5551234", type_of_number=2),
+           *name_ies(rig.profile, "Bob Jones"),
+           *redirecting_ies(rig.profile, Redirecting("5559999", 1, 2)))
+    cid = rig.do("setup", called="9000", ies=ies)
+    assert rig.run(lambda: bool(rig.pri_events(Ev.RING)))
+    ring = rig.pri_events(Ev.RING)[-1]
+    assert (ring.callingnum, ring.callingname) == ("5551234", "Bob Jones")
+    assert (ring.redirectingnum, ring.redirectingreason) == ("5559999", 1)
+    rig.do("disconnect", cid)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    rig.assert_idle()
+    # libpri -> us
+    from tests.peers.libpri import LIB
+    LIB.pri_display_options_send(rig.pri.pri, 1 << 1)  # name in display where it can
+    cid2, _pc = _incoming(rig, caller="5554321", callername="Alice Smith",
+                         callerplan=PRI_NATIONAL_ISDN,
+                         redirecting=("5558888", PRI_NATIONAL_ISDN, 0, 2))
+    inc = rig.of(E.IncomingCall)[-1]
+    assert calling_name(inc.message) == "Alice Smith"
+    red = redirecting(inc.message)
+    assert red is not None and (red.digits, red.reason) == ("5558888", 2)
+    rig.do("disconnect", cid2, 16)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid2))
+    rig.assert_idle()
