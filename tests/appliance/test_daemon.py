@@ -155,7 +155,7 @@ def test_hung_console_and_cti_do_not_delay_the_watchdog(tmp_path: Path, procs: l
         pings = [t for t in notify.times("WATCHDOG=1") if t >= t0]
         gaps = [b - a for a, b in itertools.pairwise(pings)]
         assert len(pings) >= 10, pings
-        assert max(gaps) < 1.0, gaps  # pings every 0.1 s; a blocked core would stop them
+        assert max(gaps) < 1.5, gaps  # pings every 0.1 s; a blocked core would stop them
         os.kill(cti.pid, signal.SIGCONT)
         os.kill(console.pid, signal.SIGCONT)
         core.proc.send_signal(signal.SIGTERM)
