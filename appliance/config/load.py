@@ -121,7 +121,7 @@ def validate(
     except ValidationError as exc:
         problems += _problems(exc, source, env, lines or {})
     except SettingsError as exc:
-        problems.append(Problem("environment", "", None, f"valid environment overrides ({exc})"))
+        problems.append(_settings_problem(exc, env))
     if problems or config is None:
         raise ConfigError(problems)
     return LoadedConfig(config, path, config.warnings(), env)
@@ -153,6 +153,17 @@ def _unknown_env_sections(env: dict[str, str]) -> list[Problem]:
                 exp += f"; did you mean {ENV_PREFIX}{hint[0].upper()}?"
             out.append(Problem(f"environment {var}", section, env[var], exp))
     return out
+
+
+def _settings_problem(exc: SettingsError, env: dict[str, str]) -> Problem:
+    """pydantic-settings could not decode a variable (JSON for a list or table)."""
+    m = re.search(r'field "([^"]+)"', str(exc))
+    section = m.group(1) if m else ""
+    for var, value in env.items():
+        if _env_key(var).split(".")[0] == section:
+            return Problem(f"environment {var}", _env_key(var), value,
+                           "JSON for a list or table setting (e.g. '[{...}]')")
+    return Problem("environment", "", None, f"valid TDMGW_* overrides ({exc})")
 
 
 def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:

@@ -135,6 +135,10 @@ def reference_markdown() -> str:
         "(SIGHUP): **live**, on a **span restart**, or on a **daemon restart**; the reload "
         "logs what waits for a restart.",
         "",
+        "Per-PBX examples are in `firmware_configs/` (Avaya CM T1 NI-2, Cisco T1 5ESS, Mitel "
+        "E1 QSIG, generic E1 EuroISDN); `tdmgw check-config --embedded` shows the built-in "
+        "default that `make run` uses.",
+        "",
     ]
     for name, info in GatewayConfig.model_fields.items():
         model = _model_of(info.annotation)

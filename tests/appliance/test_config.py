@@ -249,3 +249,14 @@ def test_tdmgw_config_names_the_default_file(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TDMGW_CONFIG", "/srv/gw.toml")
     assert default_path() == Path("/srv/gw.toml")
     loads(span())  # TDMGW_CONFIG is not a setting override
+
+
+def test_env_list_override_takes_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TDMGW_SPANS", '[{"number": 2, "driver": "dahdi", "type": "E1", '
+                       '"switchtype": "qsig", "side": "user"}]')
+    s = loads(span()).config.spans
+    assert [(x.name, x.type, x.driver) for x in s] == [("span2", "E1", "dahdi")]
+    monkeypatch.setenv("TDMGW_SPANS", '[{"number": 2,')
+    out = problems(span())
+    assert out == ["environment TDMGW_SPANS: spans = '[{\"number\": 2,': expected JSON for a "
+                   "list or table setting (e.g. '[{...}]')"]
