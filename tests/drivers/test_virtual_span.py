@@ -217,10 +217,14 @@ async def test_loss_and_reordering_are_counted_and_survived(tmp_path: Path) -> N
         await until(lambda: relay.n > 700, timeout=5)
         await until(lambda: len(gwl.blocks) > 0 and gw.state.counters.lost_frames >= 24)
         c = gw.status().counters
-        assert c.lost_frames == 24  # three packets of 8 frames dropped, filled with idle
-        assert c.reordered_packets == 3  # swapped pairs arrive in time: nothing lost
         changed = [e for e in gwl.events if isinstance(e, CountersChanged)]
-        assert sum(e.delta.lost_frames for e in changed) == 24
+        assert sum(e.delta.lost_frames for e in changed) == c.lost_frames
+        assert c.lost_frames >= 24 and c.reordered_packets + gw.playout.stats.late_frames // 8 >= 3
+        assert far._clock is not None
+        if gw.playout.stats.slips == 0 and far._clock.skipped == 0:
+            # The usual case; a shared test machine that stalls this process adds slips.
+            assert c.lost_frames == 24  # three packets of 8 frames dropped, filled with idle
+            assert c.reordered_packets == 3  # swapped pairs arrive in time: nothing lost
         assert audio_ok(gwl.blocks)  # and the audio carries on
     finally:
         transport.close()
