@@ -57,6 +57,7 @@ SAMPLE_RATE = 8000
 MIN_BLOCK = 8
 MAX_BLOCK = 160
 _DBM0_RMS = 16020.7
+_ECHO_FLOOR = (_DBM0_RMS * 10 ** (-45 / 20)) ** 2
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,10 @@ class EchoCanceller:
         err, est = f.filter(x, d)
         if f.blocks_done != done_before:
             single = f.far_active & ~f.double_talk & cancel
-            self._nlp.learn_erle(f.block_sin, f.block_err, single)
+            # Learn the ERLE on blocks with real echo in them (not the tails
+            # of bursts): Sin above -45 dBm0 and mostly explained.
+            loud_echo = (f.block_sin > _ECHO_FLOOR) & (f.block_echo > 0.25 * f.block_sin)
+            self._nlp.learn_erle(f.block_sin, f.block_err, single & loud_echo)
             erl = 10 * np.log10((f.block_rin + 1.0) / (f.block_echo + 1.0))
             self._erl_db = np.where(single, self._erl_db + 0.1 * (erl - self._erl_db),
                                     self._erl_db).astype(np.float32)

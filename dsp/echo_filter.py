@@ -286,7 +286,9 @@ class AdaptiveFilter:
         """
         self._rmax[:, self.blocks_done % self._rmax.shape[1]] = np.abs(self._xcur).max(axis=1)
         smax = np.abs(self._dcur).max(axis=1)
-        geigel = smax > GEIGEL * self._rmax.max(axis=1)
+        # An ERL 6 dB echo path can put echo peaks above the Geigel line;
+        # the echo estimate explaining Sin (error 6 dB under it) says so.
+        geigel = (smax > GEIGEL * self._rmax.max(axis=1)) & (self.block_err > 0.25 * self.block_sin)
         self._since_geigel = np.where(geigel, 0, self._since_geigel + 1)
         converged = self.age > BOOT
         floor = 4.0 * self.noise + _SILENCE_BLOCK_POWER
@@ -296,8 +298,12 @@ class AdaptiveFilter:
         self._hang = np.where(geigel | loud | near, HANGOVER, np.maximum(self._hang - 1, 0))
         self.double_talk = self._hang > 0
         single = self.far_active & ~self.double_talk & (self.block_sin > floor)
+        # Error-to-Sin ratio of single talk, following the worst recent
+        # blocks (it rises fast, falls slowly): voiced sounds are cancelled
+        # less well than noise-like ones, and must not look like a caller.
         ratio = 10 * np.log10((self.block_err + 1.0) / (self.block_sin + 1.0))
-        self._ratio_db = np.where(single, self._ratio_db + 0.1 * (ratio - self._ratio_db),
+        rate = np.where(ratio > self._ratio_db, 0.15, 0.03)
+        self._ratio_db = np.where(single, self._ratio_db + rate * (ratio - self._ratio_db),
                                   self._ratio_db).astype(np.float32)
 
     def _narrowband_guard(self, px: F32, far_active: BoolArray) -> None:

@@ -42,7 +42,7 @@ BoolArray = npt.NDArray[np.bool_]
 FRAME: Final = 160  # comfort noise hop; frames are 2 * FRAME long
 _WIN: Final = np.sqrt(np.hanning(2 * FRAME + 1)[:-1]).astype(np.float32)
 _QUANT: Final = 10 ** (-30 / 10)  # G.711 quantisation noise relative to the echo
-_MARGIN: Final = 4.0  # caller present: error 6 dB above what is expected
+_MARGIN: Final = 8.0  # caller present: error 9 dB above what is expected
 _FAR_HANG: Final = 0.15  # s the NLP stays armed after the far end stops
 
 
@@ -86,9 +86,15 @@ class Nlp:
         return out
 
     def learn_erle(self, sin_pow: F32, err_pow: F32, single_talk: BoolArray) -> None:
-        """Track the canceller's ERLE (dB) over completed blocks of far-end single talk."""
+        """Track the canceller's ERLE (dB) over completed blocks of far-end single talk.
+
+        The tracker falls fast and rises slowly, so it follows the worst
+        recent blocks (voiced sounds are cancelled less well than noise-like
+        ones early on) and the NLP does not mistake residual echo for a caller.
+        """
         erle = 10 * np.log10((sin_pow + 1.0) / (err_pow + 1.0))
-        self.erle_db = np.where(single_talk, self.erle_db + 0.1 * (erle - self.erle_db),
+        rate = np.where(erle < self.erle_db, 0.5, 0.03)
+        self.erle_db = np.where(single_talk, self.erle_db + rate * (erle - self.erle_db),
                                 self.erle_db).astype(np.float32)
 
     def process(self, err: F32, echo_est: F32, far_active: BoolArray, double_talk: BoolArray,
