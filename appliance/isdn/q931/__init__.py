@@ -19,7 +19,9 @@ Public interface (call control builds on this):
   (ROSE `Invoke`/`ReturnResult`/`ReturnError`/`Reject`, names via
   `Facility.names()`, `name_invoke()`, `PartyName`), `Shift`, `SendingComplete`,
   `MoreData`, `CongestionLevel`, `RepeatIndicator`, `UnknownIE`,
-  `UnknownSingleOctet`, `InvalidIE`.
+  `UnknownSingleOctet`, `InvalidIE`; outside codeset 0 (`national`):
+  `OriginatingLineInfo`, `GenericDigits` (codeset 6), `CallingPartyCategory`
+  (codeset 5), `TransitCounter` (codeset 4, QSIG).
 """
 
 from ..errors import Q931Error
@@ -89,6 +91,13 @@ from .ies import (
     UserUser,
 )
 from .messages import Message, decode_ies, decode_message, message, with_shifts
+from .national import (
+    CallingPartyCategory,
+    DigitsEncoding,
+    GenericDigits,
+    OriginatingLineInfo,
+    TransitCounter,
+)
 from .numbers import (
     CalledPartyNumber,
     CallingPartyNumber,
@@ -103,6 +112,7 @@ __all__ = [
     "CallState",
     "CallStateValue",
     "CalledPartyNumber",
+    "CallingPartyCategory",
     "CallingPartyNumber",
     "Cause",
     "ChangeStatus",
@@ -112,8 +122,10 @@ __all__ = [
     "CongestionLevel",
     "ConnectedNumber",
     "DateTime",
+    "DigitsEncoding",
     "Display",
     "Facility",
+    "GenericDigits",
     "IEId",
     "InformationElement",
     "InvalidIE",
@@ -130,6 +142,7 @@ __all__ = [
     "NotificationIndicator",
     "NumberingPlan",
     "OriginalCalledNumber",
+    "OriginatingLineInfo",
     "PartyName",
     "Presentation",
     "Profile",
@@ -153,6 +166,7 @@ __all__ = [
     "Signal",
     "TransferCapability",
     "TransferRate",
+    "TransitCounter",
     "TypeOfNumber",
     "UnknownIE",
     "UnknownSingleOctet",

@@ -10,8 +10,9 @@ decides what to answer (`Message.problems()`).
 
 Codesets: codeset 0 IEs as Q.931; codeset 6 facility, display, originating
 line information and generic digits typed for the North American variants
-(NI-2, 4ESS, 5ESS, DMS-100) as libpri sends them; anything else in codesets
-5-7 (and 4) kept as `UnknownIE` with its codeset.
+(NI-2, 4ESS, 5ESS, DMS-100) as libpri sends them; codeset 5 calling party
+category (not on the North American variants); codeset 4 transit counter on
+QSIG; anything else in codesets 4-7 kept as `UnknownIE` with its codeset.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ from .ies import (
     Signal,
     UserUser,
 )
+from .national import (
+    CallingPartyCategory,
+    GenericDigits,
+    OriginatingLineInfo,
+    TransitCounter,
+)
 from .numbers import (
     CalledPartyNumber,
     CallingPartyNumber,
@@ -76,7 +83,11 @@ CODESET0: dict[int, type[VariableIE]] = {c.ID: c for c in (
 CODESET6_NA: dict[int, type[VariableIE]] = {
     Codeset6Id.FACILITY: Facility,
     Codeset6Id.DISPLAY: Display,
+    Codeset6Id.ORIGINATING_LINE_INFORMATION: OriginatingLineInfo,
+    Codeset6Id.GENERIC_DIGITS: GenericDigits,
 }
+CODESET5: dict[int, type[VariableIE]] = {CallingPartyCategory.ID: CallingPartyCategory}
+CODESET4_QSIG: dict[int, type[VariableIE]] = {TransitCounter.ID: TransitCounter}
 
 IE_T = TypeVar("IE_T", bound=InformationElement)
 
@@ -87,6 +98,10 @@ def ie_class(codeset: int, ie_id: int, variant: Variant | None) -> type[Variable
         return CODESET0.get(ie_id)
     if codeset == 6 and (variant is None or variant in NORTH_AMERICAN):
         return CODESET6_NA.get(ie_id)
+    if codeset == 5 and variant not in NORTH_AMERICAN:
+        return CODESET5.get(ie_id)
+    if codeset == 4 and variant in (None, Variant.QSIG):
+        return CODESET4_QSIG.get(ie_id)
     return None
 
 

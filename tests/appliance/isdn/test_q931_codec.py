@@ -10,6 +10,7 @@ from appliance.isdn.errors import Q931Error
 from appliance.isdn.q931 import (
     BearerCapability,
     CalledPartyNumber,
+    CallingPartyCategory,
     CallingPartyNumber,
     CallState,
     Cause,
@@ -20,6 +21,7 @@ from appliance.isdn.q931 import (
     DateTime,
     Display,
     Facility,
+    GenericDigits,
     InvalidIE,
     Invoke,
     KeypadFacility,
@@ -30,6 +32,7 @@ from appliance.isdn.q931 import (
     NamePresentation,
     NotificationIndicator,
     OriginalCalledNumber,
+    OriginatingLineInfo,
     PartyName,
     ProgressIndicator,
     RedirectingNumber,
@@ -42,6 +45,7 @@ from appliance.isdn.q931 import (
     SendingComplete,
     Shift,
     Signal,
+    TransitCounter,
     UnknownIE,
     UnknownSingleOctet,
     UserUser,
@@ -104,6 +108,11 @@ IES = [
     CongestionLevel(15),
     RepeatIndicator(2),
     UnknownIE(0x7D, b"\x91\x81"),
+    OriginatingLineInfo(0x00, codeset=6),
+    GenericDigits(1, 2, b"1234", codeset=6),
+    CallingPartyCategory(10, codeset=5),
+    TransitCounter(3, codeset=4),
+    UnknownIE(0x50, b"\x01", codeset=7),
 ]
 
 
@@ -157,7 +166,7 @@ def test_call_reference_forms() -> None:
 
 
 def test_codeset_shifts_locking_and_non_locking() -> None:
-    raw = bytes([8, 2, 0, 1, 0x05, 0x96, 0x28, 3, 0xB1, 0x41, 0x42, 0x01, 1, 0x81])
+    raw = bytes([8, 2, 0, 1, 0x05, 0x96, 0x28, 3, 0xB1, 0x41, 0x42, 0x02, 1, 0x81])
     m = decode_message(raw, variant=Variant.NI2)
     assert m.ies[1] == Display("AB", 0xB1, codeset=6)
     assert isinstance(m.ies[2], UnknownIE) and m.ies[2].codeset == 6
@@ -228,3 +237,9 @@ def test_typed_ie_bodies_never_crash(ie_id: int, body: bytes) -> None:
     m = decode_message(data)
     assert m.encode() == data
     assert len(m.ies) == 1
+
+
+def test_generic_digits_text() -> None:
+    assert GenericDigits(1, 0, b"\x21\x43").digits == "1234"
+    assert GenericDigits(1, 1, b"\x21\x03").digits == "123"
+    assert GenericDigits(1, 2, b"99").digits == "99"
