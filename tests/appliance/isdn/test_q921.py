@@ -304,3 +304,56 @@ def test_any_frames_never_raise(frames: list[bytes]) -> None:
         link.handle_timer(t)
         link.frames_to_send()
     assert link.state in State
+
+
+def test_peer_busy_rnr_holds_i_frames_until_rr() -> None:
+    w = Wire.make()
+    up(w)
+    rnr = Frame(F.RNR, False, False, nr=0).encode(Side.NETWORK)
+    w.user.receive(rnr, w.now)
+    assert w.user.peer_busy
+    w.user.send_data(b"\x08\x02\x00\x01\x05", w.now)
+    assert not [fr for fr in w.user.frames_to_send() if not fr[2] & 1]  # no I frame
+    # T200 runs while the peer is busy: on expiry we poll with RR command P=1
+    t = w.user.get_timer()
+    assert t is not None
+    w.user.handle_timer(t)
+    polls = w.user.frames_to_send()
+    assert polls == [Frame(F.RR, True, True, nr=0).encode(Side.USER)]
+    ev = w.user.receive(Frame(F.RR, False, True, nr=0).encode(Side.NETWORK), t)
+    assert not ev and not w.user.peer_busy
+    sent = w.user.frames_to_send()
+    assert sent and not sent[0][2] & 1 and sent[0][4:] == b"\x08\x02\x00\x01\x05"
+
+
+def test_frmr_and_dm_f0_reestablish() -> None:
+    for frame in (Frame(F.FRMR, False, False, info=bytes(5)), Frame(F.DM, False, False)):
+        w = Wire.make()
+        up(w)
+        ev = w.user.receive(frame.encode(Side.NETWORK), w.now)
+        assert [e.code for e in ev if isinstance(e, MdlError)] == ["K" if frame.type is F.FRMR
+                                                                   else "E"]
+        assert w.user.state is State.AWAITING_ESTABLISHMENT
+        w.run(w.now + 1)
+        assert w.user.is_up and w.net.is_up
+
+
+def test_other_tei_and_sapi_ignored_ui_delivered() -> None:
+    w = Wire.make()
+    up(w)
+    other_tei = Frame(F.I, True, False, 0, 0, b"x", tei=5).encode(Side.NETWORK)
+    other_sapi = Frame(F.I, True, False, 0, 0, b"x", sapi=63).encode(Side.NETWORK)
+    assert w.user.receive(other_tei, w.now) == [] and w.user.receive(other_sapi, w.now) == []
+    assert w.user.frames_to_send() == [] and w.user.vr == 0
+    ui = Frame(F.UI, True, False, info=b"\x08\x00\x62").encode(Side.NETWORK)
+    from appliance.isdn.q921 import UnitDataIndication
+    assert w.user.receive(ui, w.now) == [UnitDataIndication(b"\x08\x00\x62")]
+
+
+def test_i_frame_poll_answered_with_rr_final() -> None:
+    w = Wire.make()
+    up(w)
+    i = Frame(F.I, True, True, 0, 0, b"\x08\x02\x00\x01\x05").encode(Side.NETWORK)
+    ev = w.user.receive(i, w.now)
+    assert ev == [DataIndication(b"\x08\x02\x00\x01\x05")]
+    assert w.user.frames_to_send() == [Frame(F.RR, False, True, nr=1).encode(Side.USER)]
