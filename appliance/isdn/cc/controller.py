@@ -470,11 +470,13 @@ class Controller:
         for call in list(self._by_id.values()):
             if call.state is not S.NULL and (ev is Ev.DL_RESET or call.timers.running("T309")):
                 self._machine.dispatch(call, ev, now)
+        again = [p for p in self._pending if p.kind == "restart"]
+        for p in self._pending:
+            # A RESTART or SERVICE may have been lost with the link (or in the frames a
+            # reset discards): send it again now rather than a whole T316/T3M1 later.
+            self.send(p.msg)
+            p.deadline = now + self._duration("T316" if p.kind == "restart" else "T3M1")
         if ev is Ev.DL_UP:
-            again = [p for p in self._pending if p.kind == "restart"]
-            for p in again:  # restarts lost with the link: send them again
-                self.send(p.msg)
-                p.deadline = now + self._duration("T316")
             stuck = tuple(n for n in self.pool.needing_restart()
                           if self.pool.state(n) is ChannelState.IDLE)
             policy = self.profile.restart_on_up.get(self.role, RestartOnUp.NONE)

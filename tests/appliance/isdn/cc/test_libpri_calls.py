@@ -243,3 +243,78 @@ def test_calling_name_and_redirecting_number_both_ways(rig: Rig) -> None:
     rig.do("disconnect", cid2, 16)
     assert rig.run(lambda: rig.has(E.Released, call_id=cid2))
     rig.assert_idle()
+
+
+def _active_call(rig: Rig) -> int:
+    rig.app.policy = "answer"
+    cid = rig.do("setup", called="1234")
+    assert rig.run(lambda: rig.has(E.Connected, call_id=cid))
+    return int(cid)
+
+
+def _link_back(rig: Rig) -> None:
+    rig.run(lambda: rig.lapd.is_up, 0.3)  # libpri may bring it up itself
+    if not rig.lapd.is_up:
+        rig._lapd_events(rig.lapd.establish(time.time()), time.time())
+    assert rig.run(lambda: rig.lapd.is_up and rig.ctl.link_up and rig.app.up)
+
+
+def test_link_outage_shorter_than_t309_keeps_the_call(rig: Rig) -> None:
+    cid = _active_call(rig)
+    ch = rig.ctl.calls()[cid][1]
+    rig._lapd_events(rig.lapd.release(time.time()), time.time())  # DISC: both see it go
+    assert rig.run(lambda: not rig.ctl.link_up and not rig.app.up)
+    assert rig.ctl.call_state(cid) is S.ACTIVE  # kept under T309 (Q.931 5.8.8)
+    rig.settle(0.1)
+    rig.sent.clear()
+    _link_back(rig)
+    assert rig.run(lambda: "STATUS_ENQUIRY" in rig.sent)
+    rig.settle(0.3)
+    assert rig.ctl.call_state(cid) is S.ACTIVE and rig.ctl.calls()[cid][1] == ch
+    assert rig.app.busy.get(ch) is not None  # libpri kept it too
+    rig.do("disconnect", cid)
+    assert rig.run(lambda: rig.has(E.Released, call_id=cid))
+    rig.assert_idle()
+
+
+def test_link_outage_longer_than_t309_clears_and_restarts(rig: Rig) -> None:
+    rig.close()
+    r = Rig(rig.variant, rig.role, cc_timers={"T309": 0.4},
+            pri_timers={"T309": 400, "T203": 300})
+    try:
+        r.start()
+        cid = _active_call(r)
+        r.cut = True  # the D-channel is gone: nothing passes either way
+        r._lapd_events(r.lapd.release(time.time()), time.time())
+        assert r.run(lambda: r.has(E.Released, call_id=cid), 3.0)
+        assert [e.cause for e in r.of(E.Released) if e.call_id == cid] == [27]
+        assert r.run(lambda: not r.app.calls, 3.0)  # libpri's own T309 cleared its side
+        r.cut = False
+        _link_back(r)
+        r.assert_idle(3.0)
+    finally:
+        r.close()
+
+
+NA = [Variant.NI2, Variant.ATT4ESS, Variant.LUCENT5E, Variant.DMS100]
+
+
+@pytest.mark.parametrize("variant", NA, ids=[v.name for v in NA])
+@pytest.mark.parametrize("role", ["user", "network"])
+def test_service_both_ways(variant: Variant, role: str) -> None:
+    from appliance.isdn.q931 import ServiceStatus
+    r = Rig(variant, role, service=True)
+    try:
+        r.start()
+        r.do("service", 3, ServiceStatus.OUT_OF_SERVICE)
+        assert r.run(lambda: r.has(E.ServiceChanged, channel=3, far_end=False))
+        assert r.run(lambda: bool(r.pri_events(Ev.SERVICE)) or True, 0.2)
+        r.pri.maintenance_service(0, 5, int(ServiceStatus.OUT_OF_SERVICE))
+        assert r.run(lambda: r.has(E.ServiceChanged, channel=5, far_end=True))
+        assert not r.ctl.pool.usable(5) and not r.ctl.pool.usable(3)
+        assert r.run(lambda: bool(r.pri_events(Ev.SERVICE_ACK)))
+        r.pri.maintenance_service(0, 5, int(ServiceStatus.IN_SERVICE))
+        assert r.run(lambda: r.ctl.pool.usable(5))
+        r.assert_idle()
+    finally:
+        r.close()
