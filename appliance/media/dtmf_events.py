@@ -141,10 +141,12 @@ class EventSender:
         out.append(self._pkt(dur, end=False))
         return out
 
-    def stop(self, now_ts: int) -> list[bytes]:
+    def stop(self, now_ts: int, duration: int | None = None) -> list[bytes]:
+        """The three end packets; `duration` overrides the elapsed time when the
+        source measured the event itself (an in-band detector reports the tone's length)."""
         if self.event is None:
             return []
-        dur = min(self._dur(now_ts), 0xFFFF)
+        dur = min(self._dur(now_ts) if duration is None else duration, 0xFFFF)
         out = [self._pkt(dur, end=True) for _ in range(self.END_REPEATS)]
         self.event = None
         return out
@@ -226,6 +228,7 @@ class EventReceiver:
         self.duration = max(self.duration, self._base + ev.duration)
         self._last_update = now_ts
         if ev.end:
+            self.duration = self._base + ev.duration  # the end packet's duration is the event's
             out.append(EventEnded(self.current, self.current_ts, self.duration))
             self._remember(self.current_ts)
             self.current = None

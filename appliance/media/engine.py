@@ -91,6 +91,9 @@ class SpanEngine:
         if dtmf:
             self.det = DtmfDetector(channels, law=dlaw)
         self.gen = DtmfGenerator(channels, law=dlaw)
+        self.det_min = 80
+        self._det_buf: list[I16] = []
+        self._det_n = 0
         self._playing: set[int] = set()  # channels with an in-band digit toward the PBX
         self._decode = _decoder(law)
         self._encode = _encoder(law)
@@ -109,7 +112,7 @@ class SpanEngine:
     # ------------------------------------------------------------ streams
 
     def open(self, st: Stream) -> None:
-        ch = st.spec.channel
+        ch = st.row
         if not 0 <= ch < self.channels:
             raise ValueError(f"span {self.name}: no channel {ch} (0..{self.channels - 1})")
         if self.streams[ch] is not None:
@@ -136,7 +139,7 @@ class SpanEngine:
         return st
 
     def modified(self, st: Stream) -> None:
-        ch = st.spec.channel
+        ch = st.row
         if self.ec is not None:
             self.ec.set_enabled(ch, st.spec.echo_canceller)
         jc = self.jb.chans[ch]
@@ -207,7 +210,7 @@ class SpanEngine:
         if s.direction in (Direction.SENDONLY, Direction.INACTIVE):
             c.dropped_hold += 1
             return
-        ch = s.channel
+        ch = st.row
         if st.remote_ssrc != ssrc:
             if st.remote_ssrc is not None:
                 c.ssrc_changes += 1
@@ -245,7 +248,7 @@ class SpanEngine:
                 c.dropped_malformed += 1
 
     def _event_in(self, st: Stream, ev: EventBegan | EventEnded) -> None:
-        ch = st.spec.channel
+        ch = st.row
         digit = event_to_digit(ev.event)
         if isinstance(ev, EventBegan):
             if digit is None:
@@ -304,8 +307,13 @@ class SpanEngine:
                 st = self.streams[int(ch)]
                 if st is not None and st.cn_active:
                     m = missing[ch]
-                    audio[ch, m] = st.cn.generate(int(m.sum()))
+                    k = int(m.sum())
+                    audio[ch, m] = st.cn.generate(k)
                     missing[ch] = False
+                    js = self.jb.chans[int(ch)]
+                    if js is not None:  # a silence the far end described (RFC 3389), not a loss
+                        js.stats.concealed -= k
+                        js.stats.comfort_noise += k
         rin = self.plc.process(audio, missing)
         if self._playing:
             rin = self._mix_tones(rin, n)
@@ -318,9 +326,16 @@ class SpanEngine:
         sin = self._decode(rx)
         sout = self.ec.process(rin, sin) if self.ec is not None else sin
         if self.det is not None:
-            for ev in self.det.process(sout):
-                self._detected(ev)
-        mute = [st.spec.channel for st in self.streams
+            # the detector works in 5 ms steps and pays per call: feed it 10 ms or more at a time
+            self._det_buf.append(sout)
+            self._det_n += n
+            if self._det_n >= self.det_min:
+                block = self._det_buf[0] if len(self._det_buf) == 1 else np.concatenate(self._det_buf, axis=1)
+                self._det_buf = []
+                self._det_n = 0
+                for ev in self.det.process(block):
+                    self._detected(ev)
+        mute = [st.row for st in self.streams
                 if st is not None and st.dtmf_digit is not None and st.spec.dtmf_mute]
         if mute:
             sout = sout.copy()
@@ -363,7 +378,10 @@ class SpanEngine:
             ev = st.events_out
             if ev is not None and ev.active:
                 end_ts = st.sender.ts + p
-                pk = ev.stop(end_ts) if st.dtmf_digit is None else ev.update(end_ts)
+                if st.dtmf_digit is None:
+                    pk = ev.stop(end_ts, st.dtmf_duration)
+                else:
+                    pk = ev.update(end_ts)
                 for d in pk:
                     out.append((st, d))
                 st.counters.events_tx += len(pk)
@@ -399,10 +417,12 @@ class SpanEngine:
         start = ev.kind.value == "start"
         if start:
             st.dtmf_digit = ev.digit
+            st.dtmf_duration = None
             if st.events_out is not None:
                 st.events_out.start(digit_to_event(ev.digit), st.sender.ts)
         else:
             st.dtmf_digit = None
+            st.dtmf_duration = None if ev.end is None else int(ev.end - ev.start)
         self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "pbx",
                             "digit": ev.digit, "phase": "start" if start else "end",
                             "duration_ms": ev.duration_ms, "level_dbm0": round(ev.level_dbm0, 1)})
@@ -462,7 +482,7 @@ class SpanEngine:
         return ev
 
     def stream_stats(self, st: Stream) -> dict[str, Any]:
-        ch = st.spec.channel
+        ch = st.row
         d = st.stats()
         jst = self.jb.stats(ch)
         d["jitter_buffer"] = jst.as_dict() | {"depth_ms": jst.depth / 8.0, "target_ms": jst.target / 8.0}

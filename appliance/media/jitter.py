@@ -50,6 +50,7 @@ class JitterStats:
     reordered: int = 0
     resyncs: int = 0
     concealed: int = 0  # samples missing at playout (loss or late)
+    comfort_noise: int = 0  # samples filled with RFC 3389 noise (the far end's silence)
     inserted: int = 0  # samples of delay added by adaptation
     dropped: int = 0  # samples skipped by adaptation
     depth: int = 0  # slack of the last packet, samples

@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from appliance.media.engine import SpanEngine
 from appliance.media.stream import Addr, SpecError, Stream, StreamSpec
 from drivers.span import Block, Span, SpanEvent, SpanParams
@@ -58,10 +60,22 @@ class _Call:
 
 
 @dataclass
-class _SpanHost:
-    span: Span
+class _Group:
+    """Spans clocked together (one timing source, as DAHDI cards are) share one engine.
+
+    The engine's rows are the spans' channels one after the other; the first
+    span is the timing master and its block runs the engine; the others hand
+    in their latest received block and take their slice of the latest
+    transmit block when their own block completes.  One engine per group
+    pays the per-block cost of the DSP once for all its spans.
+    """
+
+    spans: list[Span]
     engine: SpanEngine
     epoll: Any
+    offsets: dict[str, int]
+    rx: Block
+    tx: Block
     calls_by_fd: dict[int, tuple[_Call, bool]] = field(default_factory=dict)
     max_tick_ms: float = 0.0
 
@@ -88,20 +102,35 @@ class MediaServer:
 
     def __init__(self, spans: list[tuple[SpanParams, dict[str, Any]]], *, port_min: int = 10000,
                  port_max: int = 20000, host: str = "0.0.0.0", echo: bool = True,
-                 poll_interval: float = 0.05) -> None:
+                 poll_interval: float = 0.05, group: bool = True) -> None:
         self.port_min = port_min + (port_min & 1)
         self.port_max = port_max
         self.host = host
         self._next_port = self.port_min
         self.poll_interval = poll_interval
-        self.hosts: dict[str, _SpanHost] = {}
+        self.groups: list[_Group] = []
+        self.hosts: dict[str, _Group] = {}
+        by_key: dict[tuple[str, int], list[tuple[SpanParams, dict[str, Any]]]] = {}
         for params, extra in spans:
-            span = make_span(params, extra)
-            eng = SpanEngine(params.name, params.channels, str(params.span_law), params.block_samples,
-                             echo=extra.get("echo", echo))
-            host_ = _SpanHost(span, eng, select.epoll())
-            self.hosts[params.name] = host_
-            span.set_listener(_Listener(self, host_))
+            key = (str(params.span_law), params.block_samples) if group else (params.name, 0)
+            by_key.setdefault(key, []).append((params, extra))
+        for members in by_key.values():
+            offsets, objs, total = {}, [], 0
+            for params, extra in members:
+                offsets[params.name] = total
+                total += params.channels
+                objs.append(make_span(params, extra))
+            p0, e0 = members[0]
+            eng = SpanEngine("+".join(offsets), total, str(p0.span_law), p0.block_samples,
+                             echo=e0.get("echo", echo))
+            idle = objs[0].law.idle
+            g = _Group(objs, eng, select.epoll(), offsets,
+                       np.full((total, p0.block_samples), idle, dtype=np.uint8),
+                       np.full((total, p0.block_samples), idle, dtype=np.uint8))
+            self.groups.append(g)
+            for sp in objs:
+                self.hosts[sp.name] = g
+                sp.set_listener(_Listener(self, g, sp, sp is objs[0]))
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self._server: asyncio.AbstractServer | None = None
@@ -116,15 +145,17 @@ class MediaServer:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         self._server = await asyncio.start_unix_server(self._client, path=path, limit=1 << 22)
-        for h in self.hosts.values():
-            await h.span.start()
+        for g in self.groups:
+            for sp in g.spans:
+                await sp.start()
         poller = asyncio.get_running_loop().create_task(self._poll())
         try:
             await self._stopped.wait()
         finally:
             poller.cancel()
-            for h in self.hosts.values():
-                await h.span.stop()
+            for g in self.groups:
+                for sp in g.spans:
+                    await sp.stop()
             for cid in list(self.calls):
                 self._close(cid)
             self._server.close()
@@ -139,7 +170,7 @@ class MediaServer:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             self._clock_off = time.time() - now
-            for h in self.hosts.values():
+            for h in self.groups:
                 for st, data, addr in h.engine.poll(now):
                     call = self.calls.get(st.spec.call_id)
                     if call is not None:
@@ -151,11 +182,22 @@ class MediaServer:
 
     # ------------------------------------------------------------ the block
 
-    def on_block(self, h: _SpanHost, rx: Block) -> None:
+    def on_block(self, h: _Group, span: Span, rx: Block, master: bool) -> None:
+        off = h.offsets[span.name]
+        c = span.channels
+        h.rx[off : off + c] = rx
+        if not master:
+            span.write_block(h.tx[off : off + c].copy())
+            return
         now = time.monotonic()
         self._drain(h, now)
         eng = h.engine
-        out = eng.tick(rx, now, h.span.write_block)
+
+        def write(tx: Block) -> None:
+            h.tx = tx
+            span.write_block(tx[off : off + c])
+
+        out = eng.tick(h.rx, now, write)
         built = time.monotonic()
         for st, data in out:
             call = self.calls.get(st.spec.call_id)
@@ -174,7 +216,7 @@ class MediaServer:
         if eng.events:
             self._flush_events(eng.take_events())
 
-    def _drain(self, h: _SpanHost, now: float) -> None:
+    def _drain(self, h: _Group, now: float) -> None:
         ready = h.epoll.poll(0)
         if not ready:
             return
@@ -250,10 +292,11 @@ class MediaServer:
             return self.process_stats()
         if op == "play_digits":
             c = self.calls[msg["call_id"]]
-            c.engine.play_digits(c.stream.spec.channel, str(msg["digits"]))
+            c.engine.play_digits(c.stream.row, str(msg["digits"]))
             return None
         if op == "send_frame":
-            self.hosts[msg["span"]].span.send_frame(bytes.fromhex(msg["frame"]))
+            g = self.hosts[msg["span"]]
+            next(sp for sp in g.spans if sp.name == msg["span"]).send_frame(bytes.fromhex(msg["frame"]))
             return None
         if op == "ping":
             return {"pid": os.getpid(), "uptime_s": time.monotonic() - self.started}
@@ -268,10 +311,10 @@ class MediaServer:
             "pid": os.getpid(),
             "calls": len(self.calls),
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
-            "spans": {name: {"blocks": h.span.blocks, "max_tick_ms": round(h.max_tick_ms, 3),
-                             "last_tick_ms": round(h.engine.tick_ms, 3),
-                             "calls": sum(1 for s in h.engine.streams if s is not None)}
-                      for name, h in self.hosts.items()},
+            "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
+                        "max_tick_ms": round(g.max_tick_ms, 3), "last_tick_ms": round(g.engine.tick_ms, 3),
+                        "calls": sum(1 for s in g.engine.streams if s is not None)}
+                       for g in self.groups],
         }
 
     def _bind_pair(self, host: str, port: int) -> tuple[socket.socket, socket.socket]:
@@ -315,7 +358,13 @@ class MediaServer:
             raise SpecError(f"no span {spec.span!r} in this media process")
         rtp_s, rtcp_s = self._bind_pair(spec.local_host, spec.local_port)
         port = rtp_s.getsockname()[1]
+        sp = next(x for x in h.spans if x.name == spec.span)
+        if not 0 <= spec.channel < sp.channels:
+            rtp_s.close()
+            rtcp_s.close()
+            raise SpecError(f"span {spec.span}: no channel {spec.channel} (0..{sp.channels - 1})")
         st = Stream(spec.with_(local_port=port), time.monotonic())
+        st.row = h.offsets[spec.span] + spec.channel
         try:
             h.engine.open(st)
         except ValueError:
@@ -354,7 +403,7 @@ class MediaServer:
             with contextlib.suppress(OSError):
                 bye = st.rtcp.report(time.monotonic(), bye=True)
                 call.rtcp.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
-        call.engine.close(st.spec.channel)
+        call.engine.close(st.row)
         for s in (call.rtp, call.rtcp):
             h.calls_by_fd.pop(s.fileno(), None)
             with contextlib.suppress(OSError, ValueError):
@@ -366,12 +415,13 @@ class MediaServer:
 class _Listener:
     """drivers.span.SpanListener for a hosted span."""
 
-    def __init__(self, server: MediaServer, host: _SpanHost) -> None:
+    def __init__(self, server: MediaServer, group: _Group, span: Span, master: bool) -> None:
         self.server = server
-        self.host = host
+        self.group = group
+        self.master = master
 
     def span_block(self, span: Span, rx: Block, index: int) -> None:
-        self.server.on_block(self.host, rx)
+        self.server.on_block(self.group, span, rx, self.master)
 
     def span_frame(self, span: Span, frame: bytes) -> None:
         self.server._flush_events([{"event": "dframe", "span": span.name, "frame": frame.hex()}])
@@ -400,7 +450,7 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
     async def main() -> None:
         srv = MediaServer(params, port_min=options.get("port_min", 10000),
                           port_max=options.get("port_max", 20000), host=options.get("host", "0.0.0.0"),
-                          echo=options.get("echo", True))
+                          echo=options.get("echo", True), group=options.get("group", True))
         await srv.serve(path)
 
     asyncio.run(main())

@@ -200,6 +200,7 @@ class Stream:
 
     def __init__(self, spec: StreamSpec, now: float) -> None:
         self.spec = spec
+        self.row = spec.channel  # row in the engine: span offset + channel when spans are grouped
         self.sender = RtpSender(spec.payload_type)
         self.events_out = EventSender(self.sender, spec.event_pt) if spec.event_pt is not None else None
         self.events_in = EventReceiver()
@@ -222,6 +223,7 @@ class Stream:
         self.tone_started = 0  # span sample at which it started
         self.tone_stop_at: int | None = None
         self.dtmf_digit: str | None = None  # in-band digit detected and being sent as RFC 4733
+        self.dtmf_duration: int | None = None  # its length as the detector measured it (samples)
         self.local_tone: str | None = None  # "ringback", ... toward the PBX
         self.opened = now
         self.first_in = now  # when the first sample of the last packet built entered the span

@@ -1,0 +1,235 @@
+"""The span engine on simulated time: echo removed before RTP, DTMF both ways, CN, law, safety."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from appliance.media import cn as cnmod
+from appliance.media import dtmf_events as de
+from appliance.media import rtp, srtp
+from appliance.media.engine import SpanEngine
+from appliance.media.stream import Codec, Stream, StreamSpec
+from dsp import g711
+from dsp.dtmf import DtmfDetector, dtmf_tone
+from tests.appliance.media.farends import level_and_freq, tone
+from tests.dsp.g168.models import model
+from tests.dsp.g168.signals import css
+
+PEER = ("192.0.2.10", 4000)
+B = 40  # 5 ms span blocks
+
+
+class Harness:
+    """One engine, one call on channel 0, a SIP-side peer and a PBX side made of functions."""
+
+    def __init__(self, *, echo: bool = True, law: str = "mulaw", **spec: object) -> None:
+        self.now = 0.0
+        self.e = SpanEngine("s", 2, law, B, echo=echo, clock=lambda: self.now)
+        kw: dict[str, object] = {"remote": PEER, **spec}
+        self.st = Stream(StreamSpec("c", "s", 0, **kw), 0.0)  # type: ignore[arg-type]
+        self.e.open(self.st)
+        self.peer = rtp.RtpSender(self.st.spec.payload_type, ssrc=77)
+        self.law = law
+        self.tx: list[np.ndarray] = []  # toward the PBX, linear
+        self.out: list[rtp.RtpPacket] = []  # toward SIP
+        self.k = 0
+
+    def _dec(self, codes: np.ndarray) -> np.ndarray:
+        return (g711.ulaw_decode(codes) if self.law == "mulaw" else g711.alaw_decode(codes)).astype(float)
+
+    def _enc(self, x: np.ndarray) -> np.ndarray:
+        x16 = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+        return g711.ulaw_encode(x16) if self.law == "mulaw" else g711.alaw_encode(x16)
+
+    def run(self, blocks: int, pbx: Callable[[int, np.ndarray], np.ndarray],
+            sip: Callable[[int], list[bytes]] | None = None, addr: tuple[str, int] = PEER) -> None:
+        for _ in range(blocks):
+            k = self.k
+            self.now = k * B / 8000.0
+            if sip is not None and k % 4 == 0:  # every 20 ms
+                for d in sip(k // 4):
+                    self.e.receive_rtp(self.st, d, addr, self.now)
+            prev = np.concatenate(self.tx[-64:]) if self.tx else np.zeros(0)
+            rx = np.full((2, B), 0xFF if self.law == "mulaw" else 0xD5, np.uint8)
+            rx[0] = self._enc(pbx(k, prev))
+            written: list[np.ndarray] = []
+            for _s, d in self.e.tick(rx, self.now, written.append):
+                self.out.append(rtp.decode(d))
+            self.tx.append(self._dec(written[0][0]))
+            self.k += 1
+
+    def audio_out(self) -> np.ndarray:
+        pts = [p for p in self.out if p.payload_type == self.st.spec.payload_type]
+        return np.concatenate([self._dec(np.frombuffer(p.payload, np.uint8)) for p in pts])
+
+    def tx_all(self) -> np.ndarray:
+        return np.concatenate(self.tx)
+
+
+def test_far_end_speech_echo_removed_before_rtp_g168_d2() -> None:
+    """SIP-side speech, echoed by a simulated hybrid (G.168 Annex D.2 path, 1 block of span delay)."""
+    h = model("d2") * 10 ** (-6 / 20) / np.sqrt(np.sum(model("d2") ** 2))  # ERL about 6 dB
+    speech = css(12.0, level_dbm0=-15.0)
+    results = {}
+    for echo in (False, True):
+        hs = Harness(echo=echo, dtmf_detect=False)
+
+        def sip(i: int, s: Harness = hs) -> list[bytes]:
+            return [s.peer.packet(s._enc(speech[i * 160 : (i + 1) * 160]).tobytes(), 160)]
+
+        def hybrid(k: int, prev: np.ndarray) -> np.ndarray:
+            # what the PBX sends back in block k: the echo of what we wrote up to block k-1
+            if len(prev) < B:
+                return np.zeros(B)
+            y = np.convolve(prev, h)[len(prev) - B : len(prev)]
+            return y + np.random.default_rng(k).standard_normal(B) * 3  # line noise, about -75 dBm0
+
+        hs.run(12 * 200, hybrid, sip)
+        results[echo] = hs.audio_out()
+    tail = slice(8 * 8000, 11 * 8000)
+    raw_db, _ = level_and_freq(results[False][tail])
+    ec_db, _ = level_and_freq(results[True][tail])
+    assert raw_db > -30  # the echo is there without the canceller
+    assert raw_db - ec_db >= 30  # and 30 dB or more below it with the canceller (NLP on)
+
+
+def test_inband_dtmf_from_pbx_becomes_rfc4733_and_is_muted() -> None:
+    hs = Harness()
+    digit = np.concatenate([np.zeros(2400), dtmf_tone("5", 960, -10.0), np.zeros(4000)])
+    hs.run(len(digit) // B, lambda k, prev: digit[k * B : (k + 1) * B])
+    evs = [p for p in hs.out if p.payload_type == 101]
+    assert evs, "no telephone-event packets"
+    blocks = [de.decode(p.payload)[0] for p in evs]
+    assert evs[0].marker and {b.event for b in blocks} == {5}
+    assert len({p.timestamp for p in evs}) == 1  # one event, one timestamp
+    assert [b.end for b in blocks][-3:] == [True] * 3 and not any(b.end for b in blocks[:-3])
+    assert 80 * 8 <= blocks[-1].duration <= 140 * 8  # 120 ms of tone, detected a little late
+    # the tone itself does not go out as audio while the event is sent
+    audio_ts = [p.timestamp for p in hs.out if p.payload_type == 0]
+    assert not any(evs[0].timestamp <= t < evs[0].timestamp + blocks[-1].duration for t in audio_ts)
+    seqs = [p.sequence for p in hs.out]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one sequence space
+    got = [e for e in hs.e.take_events() if e["event"] == "dtmf"]
+    assert [(e["from"], e["digit"], e["phase"]) for e in got] == [("pbx", "5", "start"), ("pbx", "5", "end")]
+
+
+def test_rfc4733_from_sip_is_played_inband_toward_pbx() -> None:
+    hs = Harness()
+    tx_ev = de.EventSender(hs.peer, 101)
+
+    def sip(i: int) -> list[bytes]:
+        if i == 10:
+            tx_ev.start(7, hs.peer.ts)
+        if 10 <= i < 16:
+            out = tx_ev.update(hs.peer.ts + 160)
+            hs.peer.skip(160)
+            return out
+        if i == 16:
+            out = tx_ev.stop(hs.peer.ts)
+            return out
+        return [hs.peer.packet(bytes([0xFF]) * 160, 160)]
+
+    hs.run(400, lambda k, prev: np.zeros(B), sip)
+    det = DtmfDetector(1)
+    tx = hs.tx_all().astype(np.int16)[None, :]
+    found = det.process(tx)
+    ends = [e for e in found if e.end is not None]
+    assert [e.digit for e in ends] == ["7"]
+    assert 100 <= (ends[0].duration_ms or 0) <= 160
+    lvl, _ = level_and_freq(hs.tx_all()[ends[0].start + 80 : ends[0].start + 480])
+    assert -12 < lvl < -5  # Q.23 level, two tones
+    got = [(e["from"], e["digit"], e["phase"]) for e in hs.e.take_events() if e["event"] == "dtmf"]
+    assert got == [("sip", "7", "start"), ("sip", "7", "end")]
+
+
+def test_comfort_noise_from_sip_fills_the_gap() -> None:
+    hs = Harness(echo=False)
+
+    def sip(i: int) -> list[bytes]:
+        if i < 10:
+            return [hs.peer.packet(bytes([0xFF]) * 160, 160)]
+        if i == 10:
+            return [hs.peer.event_packet(13, hs.peer.ts, cnmod.encode(cnmod.ComfortNoise(40)), False)]
+        return []  # DTX: nothing more
+
+    hs.run(300, lambda k, prev: np.zeros(B), sip)
+    lvl, _ = level_and_freq(hs.tx_all()[8000:])
+    dbov = lvl + 20 * np.log10(16020.7 / 32124.0)
+    assert dbov == pytest.approx(-40, abs=1.5)
+    assert hs.st.counters.cn_rx == 1 and hs.e.jb.stats(0).concealed == 0
+
+
+def test_pcma_call_on_mulaw_span_converts_once() -> None:
+    hs = Harness(codec=Codec.PCMA, payload_type=8, echo=False)
+    hs.peer = rtp.RtpSender(8, ssrc=5)
+    t = tone(160 * 200, 0, 1000.0, -10.0)
+
+    def sip(i: int) -> list[bytes]:
+        return [hs.peer.packet(g711.alaw_encode(np.rint(t[i * 160 : (i + 1) * 160]).astype(np.int16)).tobytes(), 160)]
+
+    hs.run(600, lambda k, prev: tone(B, k * B, 1500.0, -10.0), sip)
+    pts = [p for p in hs.out if p.payload_type == 8]
+    a = np.concatenate([g711.alaw_decode(np.frombuffer(p.payload, np.uint8)) for p in pts]).astype(float)
+    lvl, f = level_and_freq(a[1600:])
+    assert f == pytest.approx(1500, abs=2) and lvl == pytest.approx(-10, abs=0.3)
+    lvl, f = level_and_freq(hs.tx_all()[8000:])
+    assert f == pytest.approx(1000, abs=2) and lvl == pytest.approx(-10, abs=0.3)
+
+
+def test_transparent_same_law_is_bit_exact() -> None:
+    hs = Harness(echo_canceller=False, dtmf_detect=False)
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, size=(400 * B,), dtype=np.uint8)
+    codes[codes == 0x7F] = 0xFF
+    sent: list[np.ndarray] = []
+
+    def pbx(k: int, prev: np.ndarray) -> np.ndarray:
+        c = codes[k * B : (k + 1) * B]
+        sent.append(c)
+        return g711.ulaw_decode(c).astype(float)
+
+    hs.run(400, pbx)
+    got = np.concatenate([np.frombuffer(p.payload, np.uint8) for p in hs.out])
+    assert np.array_equal(got, np.concatenate(sent)[: len(got)])
+
+
+def test_wrong_address_dropped_latching_and_payload_types() -> None:
+    hs = Harness(remote=None)
+    hs.run(4, lambda k, prev: np.zeros(B))
+    nat = ("198.51.100.7", 31000)
+    hs.e.receive_rtp(hs.st, b"\x80\x00", nat, 0.0)  # malformed: no latch
+    hs.e.receive_rtp(hs.st, hs.peer.event_packet(96, 0, b"x", False), nat, 0.0)  # not negotiated
+    assert hs.st.latched is None
+    hs.e.receive_rtp(hs.st, hs.peer.packet(bytes(160), 160), nat, 0.0)  # valid: latch (NAT)
+    assert hs.st.latched == nat and hs.st.send_addr == nat
+    hs.e.receive_rtp(hs.st, hs.peer.packet(bytes(160), 160), ("203.0.113.66", 31000), 0.0)
+    c = hs.st.counters
+    assert (c.dropped_malformed, c.dropped_payload_type, c.dropped_address, c.rx_packets) == (1, 1, 1, 1)
+    assert any(e["event"] == "latched" for e in hs.e.take_events())
+
+
+def test_no_latching_accepts_only_the_negotiated_address() -> None:
+    hs = Harness(latch=False)
+    hs.e.receive_rtp(hs.st, hs.peer.packet(bytes(160), 160), ("192.0.2.10", 4002), 0.0)
+    assert hs.st.counters.dropped_address == 1 and hs.st.latched is None
+    hs.e.receive_rtp(hs.st, hs.peer.packet(bytes(160), 160), PEER, 0.0)
+    assert hs.st.latched == PEER
+
+
+def test_srtp_in_the_path() -> None:
+    ours, theirs = srtp.generate(1), srtp.generate(1)
+    hs = Harness(srtp_local=str(ours), srtp_remote=str(theirs), echo=False)
+    far = srtp.SrtpContext(theirs, ours)
+    t = tone(160 * 100, 0, 800.0, -10.0)
+
+    def sip(i: int) -> list[bytes]:
+        p = hs.peer.packet(g711.ulaw_encode(np.rint(t[i * 160 : (i + 1) * 160]).astype(np.int16)).tobytes(), 160)
+        return [far.protect(p), p]  # the clear one is dropped
+
+    hs.run(300, lambda k, prev: np.zeros(B), sip)
+    assert hs.st.counters.dropped_srtp >= 70
+    lvl, f = level_and_freq(hs.tx_all()[4000:12000])
+    assert f == pytest.approx(800, abs=2) and lvl == pytest.approx(-10, abs=0.5)
