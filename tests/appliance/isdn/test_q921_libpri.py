@@ -90,20 +90,16 @@ def test_q931_both_ways_over_our_layer2(side: Side) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 3, 5])
 def test_lossy_pipe_drops_and_repeats(side: Side, seed: int) -> None:
     rnd = random.Random(seed)
-    state = {"lossy": False}
 
     def fault(tag: str, fr: bytes) -> int:
-        if not state["lossy"]:
-            return 1
         r = rnd.random()
-        return 0 if r < 0.15 else 2 if r < 0.25 else 1
+        return 0 if r < 0.2 else 2 if r < 0.3 else 1  # 20 % lost, 10 % repeated
 
     x = LapdVsLibpri(side, fault=fault)
-    assert x.pump(2.0, pri_up)
-    state["lossy"] = True
+    assert x.pump(4.0, pri_up)
     _calls(x, 5)
     answered: set[int] = set()
 
