@@ -154,6 +154,7 @@ class LogSetup:
     handler: logging.Handler
     listener: logging.handlers.QueueListener | None = None
     queue_handler: DroppingQueueHandler | None = None
+    previous_level: int = logging.WARNING
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -176,6 +177,7 @@ class LogSetup:
                 self.listener.stop()
                 self.listener = None
             _uninstall()
+            logging.getLogger().setLevel(self.previous_level)
             self.handler.close()
 
 
@@ -221,9 +223,9 @@ def setup(
     else:
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         handler.setFormatter(PlainFormatter(identifier))
+    result = LogSetup(target, identifier, handler, previous_level=root.level)
     root.setLevel(_LEVELS[level])
     logging.getLogger(ROOT).setLevel(logging.NOTSET)
-    result = LogSetup(target, identifier, handler)
     if queued:
         q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         qh = DroppingQueueHandler(q)

@@ -117,16 +117,20 @@ class Core:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._push_status()
-        self.control.close()
-        for sender in (self.cti_events, self.cti_status, self.console_status):
-            sender.flush()
-            sender.close()
+        self.close()
         self.media.stop(timeout=0.5)
         log.info("core stopped in %.3f s", time.monotonic() - started)
         return 0
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Close the sockets to the other processes (flushing what they can take)."""
+        self.control.close()
+        for sender in (self.cti_events, self.cti_status, self.console_status):
+            sender.flush()
+            sender.close()
 
     async def _start_parts(self) -> None:
         """Build and start every part named in `parts.PARTS` (see parts.py)."""

@@ -57,6 +57,7 @@ class Proc:
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
+        self.proc.stdout.close()
 
     def wait_for(self, pattern: str, timeout: float = 20.0, start: int = 0) -> str:
         rx = re.compile(pattern)
@@ -82,7 +83,7 @@ class Proc:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(5)
+        self.proc.wait(5)
 
 
 class NotifySocket:

@@ -119,6 +119,7 @@ def test_watchdog_is_withheld_while_the_media_thread_is_stuck(tmp_path: object) 
         after = len(notifier.pings) - before - during
         task.cancel()
         core.media.stop()
+        core.close()
         return before, during, after
 
     before, during, after = asyncio.run(go())
@@ -155,6 +156,7 @@ def test_parts_start_in_order_and_failures_are_reported(tmp_path: object) -> Non
     core = Core(loaded, lambda: loaded, parts=[
         "tests.appliance.test_core_parts:_make_part", "appliance.nonexistent:Part", "bad-spec"])
     asyncio.run(core._start_parts())
+    core.close()
     assert STARTED == ["demo"]
     states = core._core_section()["parts"]
     assert states["tests.appliance.test_core_parts:_make_part"] == "running"
