@@ -181,11 +181,12 @@ async def test_both_ends_carry_frames_and_audio_both_ways(tmp_path: Path, kind: 
         far.send_frame(info)  # 264 octets: the longest allowed
         await until(lambda: len(gwl.frames) == 2 and len(farl.frames) == 1)
         assert gwl.frames == [sabme, info] and farl.frames == [ua]
-        await until(lambda: len(gwl.blocks) > 40 and len(farl.blocks) > 40)
+        # Wait for a stretch of intact audio (a loaded test machine can stall a
+        # process and slip a few blocks; audio that is not carried never gets there).
+        idle = kind.default_law.idle
+        await until(lambda: audio_ok(gwl.blocks, idle) and audio_ok(farl.blocks, idle), timeout=10)
         for rec in (gwl, farl):
-            tail = rec.blocks[-10:]
-            assert all(b.shape == (len(kind.default_bchannels), 80) for b in tail)
-            assert audio_ok(rec.blocks, kind.default_law.idle), "audio not carried intact"
+            assert all(b.shape == (len(kind.default_bchannels), 80) for b in rec.blocks)
         st = gw.status()
         # Nothing is lost on loopback; slips can happen when the shared test machine
         # stalls this process, and must then be the playout buffer's own count.
@@ -225,7 +226,7 @@ async def test_loss_and_reordering_are_counted_and_survived(tmp_path: Path) -> N
             # The usual case; a shared test machine that stalls this process adds slips.
             assert c.lost_frames == 24  # three packets of 8 frames dropped, filled with idle
             assert c.reordered_packets == 3  # swapped pairs arrive in time: nothing lost
-        assert audio_ok(gwl.blocks)  # and the audio carries on
+        await until(lambda: audio_ok(gwl.blocks), timeout=10)  # and the audio carries on
     finally:
         transport.close()
         await far.stop()
