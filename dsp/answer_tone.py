@@ -21,7 +21,7 @@ Rules (G.164 clause 5, G.165 clause 5 and G.168 clause 7, V.25 clause 2):
   -34) is the threshold between that and the -36 dBm0 that must not operate.
 * Phase reversals are 180 +/- 25 degrees every 450 +/- 25 ms.  A reversal
   counts when the tone's phase, less its own frequency offset, jumps by more
-  than ``reversal_threshold_deg`` (default 110) within 10 ms.  ``TONE_PR``
+  than ``reversal_threshold_deg`` (default 110) within 20 ms.  ``TONE_PR``
   is declared on a reversal 400-500 ms after the previous one, or the first
   reversal 350-550 ms after the tone began.
 * Release (G.164 clause 5.4 / G.165): once disabled, the state holds while
@@ -37,17 +37,17 @@ Rules (G.164 clause 5, G.165 clause 5 and G.168 clause 7, V.25 clause 2):
 How: each channel is mixed down by 2100 Hz and low-pass filtered (2nd-order
 Butterworth at 80 Hz, ``scipy.signal.lfilter`` over all channels), giving
 the tone's complex envelope; the total power is a 10 ms one-pole average of
-x^2.  Every 5 ms (40 samples, on absolute sample positions, so any block
+x^2.  Every 10 ms (80 samples, on absolute sample positions, so any block
 length gives the same result) the envelope is checked for power, purity and
-frequency (the phase step between 5 ms points), and for a phase jump over
-10 ms against the tracked rotation.  The per-step decision runs over the
-channels as arrays; only the few 5 ms steps of a block are a Python loop.
+frequency (the phase step between 10 ms points), and for a phase jump over
+20 ms against the tracked rotation.  The per-step decision runs over the
+channels as arrays; only the two 10 ms steps of a block are a Python loop.
 
 Limits: 8 kHz linear input on the 16-bit scale (int16 or float), shaped
 (channels, samples).  dBm0 uses the mu-law reference by default
 (``law="alaw"`` changes it by 0.07 dB).  ANSam's 15 Hz AM (V.8 clause 7.1)
 is tolerated, not reported separately.  The 2225 Hz Bell answer tone is not
-detected.  Reversal timing has 5 ms resolution.
+detected.  Reversal timing has 10 ms resolution.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ __all__ = ["AnswerTone", "AnswerToneDetector", "answer_tone"]
 
 SAMPLE_RATE: Final = 8000
 TONE_HZ: Final = 2100.0
-STEP: Final = 40  # samples per decision step (5 ms)
+STEP: Final = 80  # samples per decision step (10 ms)
+_MS: Final = SAMPLE_RATE / 1000 / STEP  # steps per ms
 REVERSAL_PERIOD_S: Final = 0.45
 
 
@@ -199,7 +200,7 @@ class AnswerToneDetector:
         osc = np.exp(-2j * np.pi * ((k * 21) % 80) / 80)
         z, self._zi = lfilter(self._b, self._a, xf * osc, axis=1, zi=self._zi)
         p, self._pzi = lfilter(self._pb, self._pa, xf * xf, axis=1, zi=self._pzi)
-        first = (-self._pos - 1) % STEP  # index of the first sample ending a 5 ms step
+        first = (-self._pos - 1) % STEP  # index of the first sample ending a 10 ms step
         self._pos += n
         idx = np.arange(first, n, STEP)
         if len(idx) == 0:
@@ -229,8 +230,8 @@ class AnswerToneDetector:
         # phase jump over 10 ms beyond the tone's own rotation (two steps of it)
         expect = self._rot * self._rot
         cosdev = _unit(d2 * np.conj(expect)).real
-        was_tone = self._run >= 20  # 100 ms of tone before a reversal counts
-        recent = (self._since_rev >= 0) & (self._since_rev < 20)
+        was_tone = self._run >= round(100 * _MS)  # 100 ms of tone before a reversal counts
+        recent = (self._since_rev >= 0) & (self._since_rev < round(100 * _MS))
         rev = was_tone & ~recent & (cosdev < self._rev_cos) & (z2 >= self._min_z2)
 
         # track the rotation only on clean steps
@@ -238,9 +239,9 @@ class AnswerToneDetector:
         self._rot = np.where(clean, 0.8 * self._rot + 0.2 * rot1, self._rot)
         self._rot = _unit(self._rot)
 
-        # tone run with a bridge of 4 steps (20 ms) over reversal transients
+        # tone run with a bridge of 20 ms over reversal transients
         self._miss = np.where(qualified, 0, self._miss + 1)
-        alive = (self._miss <= 4) & (self._run > 0) | qualified
+        alive = (self._miss <= round(20 * _MS)) & (self._run > 0) | qualified
         self._run = np.where(alive, self._run + 1, 0)
 
         gap = np.where(self._since_rev >= 0, self._since_rev, self._run)
@@ -252,7 +253,7 @@ class AnswerToneDetector:
         self._since_rev = np.where(rev, 0, np.where(self._since_rev >= 0, self._since_rev + 1, -1))
         self._since_rev = np.where(alive, self._since_rev, -1)
         # a reversal interval far beyond 500 ms ends the periodicity
-        self._since_rev = np.where(self._since_rev > self._rev_gap[1] + 40, -1, self._since_rev)
+        self._since_rev = np.where(self._since_rev > self._rev_gap[1] + round(200 * _MS), -1, self._since_rev)
 
         state = self._state
         tone_on = self._run >= self._min_tone_steps

@@ -256,34 +256,32 @@ class ActiveSpeechLevel:
         return active[np.arange(c), level_j, :].any(axis=1) & (self._energy > 0)
 
     def _levels(self) -> tuple[FloatArray, FloatArray]:
-        """(active level in dB re 16-bit units^2 per channel, activity factor)."""
+        """(active level in dB re 16-bit units^2 per channel, activity factor), P.56 B.4."""
+        nt = len(self.THRESHOLDS)
         c_db = 20.0 * np.log10(self.THRESHOLDS)
         with np.errstate(divide="ignore", invalid="ignore"):
             a_db = 10.0 * np.log10(self._energy[:, None] / self._active)
         delta = a_db - c_db[None, :] - self.MARGIN_DB  # falls as j rises; nan/inf where no activity
-        level = np.full(self.channels, -np.inf)
-        act = np.zeros(self.channels)
-        for ch in range(self.channels):
-            d = delta[ch]
-            ok = np.isfinite(d)
-            if not ok[0]:
-                continue
-            below = np.flatnonzero(~(d > 0) | ~ok)
-            if len(below) == 0:  # never reached the margin: take the top threshold
-                j = len(d) - 1
-                level[ch], act[ch] = a_db[ch, j], self._active[ch, j] / self._count[ch]
-                continue
-            j = int(below[0])
-            if j == 0 or not ok[j]:
-                k = max(j - 1, 0)
-                level[ch] = a_db[ch, k]
-                act[ch] = self._active[ch, k] / self._count[ch]
-                continue
-            # P.56 B.4: interpolate between j-1 (delta > 0) and j (delta <= 0)
-            frac = d[j - 1] / (d[j - 1] - d[j])
-            level[ch] = a_db[ch, j - 1] + frac * (a_db[ch, j] - a_db[ch, j - 1])
-            act[ch] = (self._active[ch, j - 1] + frac * (self._active[ch, j] - self._active[ch, j - 1])) / self._count[ch]
-        return level, act
+        finite = np.isfinite(delta)
+        crossed = ~(delta > 0) | ~finite  # at or below the margin, or no activity at all
+        any_cross = crossed.any(axis=1)
+        j = np.where(any_cross, np.argmax(crossed, axis=1), nt - 1)
+        rows = np.arange(self.channels)
+        count = np.maximum(self._count, 1)
+        # interpolate between j-1 (above the margin) and j (at or below), where both exist
+        jm = np.maximum(j - 1, 0)
+        interp = any_cross & (j > 0) & finite[rows, j]
+        d0, d1 = delta[rows, jm], delta[rows, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(interp, d0 / (d0 - d1), 0.0)
+        k = np.where(interp | ~any_cross, np.where(interp, jm, j), jm)
+        a0, a1 = a_db[rows, k], a_db[rows, np.minimum(k + 1, nt - 1)]
+        n0, n1 = self._active[rows, k], self._active[rows, np.minimum(k + 1, nt - 1)]
+        with np.errstate(invalid="ignore"):
+            level = np.where(interp, a0 + frac * (a1 - a0), a0)
+            act = np.where(interp, n0 + frac * (n1 - n0), n0) / count
+        dead = ~finite[:, 0]
+        return np.where(dead, -np.inf, level), np.where(dead, 0.0, act)
 
     def _threshold_index(self) -> npt.NDArray[np.intp]:
         level, _ = self._levels()

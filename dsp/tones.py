@@ -236,7 +236,8 @@ class CallProgressDetector:
         self._sigs = sigs
         self._sig_masks = np.array([[f in s for f in freqs] for s in sigs], dtype=np.float64)
         self._sig_of = {tone: sigs.index(spec.freqs) for tone, spec in plan.items()}
-        self._basis = np.exp(-2j * np.pi * np.outer(np.arange(SUB), self._freqs) / SAMPLE_RATE)
+        basis = np.exp(-2j * np.pi * np.outer(np.arange(SUB), self._freqs) / SAMPLE_RATE)
+        self._basis_ri = np.ascontiguousarray(np.concatenate([basis.real, basis.imag], axis=1))
         self._ref = dbm0_to_rms(0.0, law) ** 2
         self._pmin = self._ref * 10 ** (min_level_dbm0 / 10)
         self._purity = purity
@@ -299,7 +300,9 @@ class CallProgressDetector:
         starts = self._pos + SUB * np.arange(h)
         self._pos += h * SUB
         phase = np.exp(-2j * np.pi * ((starts[:, None] * self._freqs[None, :]) % SAMPLE_RATE) / SAMPLE_RATE)
-        s = (frames @ self._basis) * phase[None]
+        ri = frames.reshape(-1, SUB) @ self._basis_ri
+        nf = len(self._freqs)
+        s = (ri[:, :nf] + 1j * ri[:, nf:]).reshape(self.channels, h, nf) * phase[None]
         e = np.einsum("chs,chs->ch", frames, frames)
         alls = np.concatenate([self._subs, s], axis=1)
         alle = np.concatenate([self._sube, e], axis=1)
