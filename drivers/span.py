@@ -449,12 +449,18 @@ class SpanState:
     cleared at INFO) so the log has them without a listener.
     """
 
+    LOG_INTERVAL = 10.0
+
     def __init__(self, params: SpanParams, initial: Alarm = Alarm.RED) -> None:
         self.params = params
         self.alarms = initial
         self.counters = Counters()
         self._reported = Counters()
+        self._logged = Counters()
+        self._logged_at = -1e18
         self.timing, self.timing_warning = resolve_timing(params.side, params.timing)
+        if self.timing_warning:
+            log.warning("span %s: %s", params.name, self.timing_warning)
 
     def set_alarms(self, alarms: Alarm, now: float) -> list[SpanEvent]:
         if alarms == self.alarms:
@@ -480,12 +486,19 @@ class SpanState:
         self.counters = replace(self.counters, **absolute)
 
     def flush_counters(self, now: float) -> list[SpanEvent]:
-        """One CountersChanged for everything counted since the last flush."""
+        """One CountersChanged for everything counted since the last flush.
+
+        The log gets the changes at most once per ``LOG_INTERVAL`` seconds
+        (summed), so a span that slips every block does not flood it.
+        """
         delta = self.counters - self._reported
         if not delta.nonzero():
             return []
         self._reported = self.counters
-        log.info("span %s: counters %s", self.params.name, delta.nonzero())
+        if now - self._logged_at >= self.LOG_INTERVAL:
+            log.info("span %s: counters changed by %s (totals %s)", self.params.name,
+                     (self.counters - self._logged).nonzero(), self.counters.nonzero())
+            self._logged, self._logged_at = self.counters, now
         return [CountersChanged(self.params.name, now, self.counters, delta)]
 
 
