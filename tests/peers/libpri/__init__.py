@@ -421,26 +421,39 @@ class LibPri:
               redirecting: tuple[str, int, int, int] | None = None,
               useruser: str | None = None, keypad: str | None = None,
               nonisdn: bool = False) -> None:
-        """pri_sr_new / pri_sr_set_* / pri_setup / pri_sr_free in one call."""
+        """pri_sr_new / pri_sr_set_* / pri_setup / pri_sr_free in one call.
+
+        libpri keeps some of the strings by pointer until pri_setup (user-user
+        for one), so every string passed is held in `keep` until then.
+        """
+        keep: list[C.Array[C.c_char]] = []
+
+        def s(text: str) -> C.Array[C.c_char]:
+            buf = C.create_string_buffer(text.encode("latin-1"))
+            keep.append(buf)
+            return buf
+
         sr = LIB.pri_sr_new()
         try:
             LIB.pri_sr_set_channel(sr, channel, int(exclusive), int(nonisdn))
             LIB.pri_sr_set_bearer(sr, transmode, userl1)
-            LIB.pri_sr_set_called(sr, _b(called), calledplan, int(complete))
+            LIB.pri_sr_set_called(sr, s(called), calledplan, int(complete))
             if caller is not None or callername is not None:
-                LIB.pri_sr_set_caller(sr, _b(caller or ""), _b(callername), callerplan,
-                                      callerpres)
+                LIB.pri_sr_set_caller(sr, s(caller or ""),
+                                      None if callername is None else s(callername),
+                                      callerplan, callerpres)
             if redirecting is not None:
                 num, plan, pres, reason = redirecting
-                LIB.pri_sr_set_redirecting(sr, _b(num), plan, pres, reason)
+                LIB.pri_sr_set_redirecting(sr, s(num), plan, pres, reason)
             if useruser is not None:
-                LIB.pri_sr_set_useruser(sr, _b(useruser))
+                LIB.pri_sr_set_useruser(sr, s(useruser))
             if keypad is not None:
-                LIB.pri_sr_set_keypad_digits(sr, _b(keypad))
+                LIB.pri_sr_set_keypad_digits(sr, s(keypad))
             if LIB.pri_setup(self.pri, call, sr) != 0:
                 raise RuntimeError("pri_setup failed")
         finally:
             LIB.pri_sr_free(sr)
+            keep.clear()
 
     def answer(self, call: int, channel: int, nonisdn: bool = False) -> int:
         return int(LIB.pri_answer(self.pri, call, channel, int(nonisdn)))
