@@ -38,6 +38,7 @@ from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import lfilter
 
 from dsp.g711 import DBM0_RMS_ALAW, DBM0_RMS_ULAW
@@ -222,14 +223,14 @@ class ActiveSpeechLevel:
             self._count = np.zeros(self.channels, dtype=np.int64)
             self._active = np.zeros((self.channels, nt), dtype=np.int64)
             # samples since the envelope was last >= c_j (hangover counter)
-            self._since = np.full((self.channels, nt), 1 << 40, dtype=np.int64)
+            self._hist = np.full((self.channels, self._hang), -1, dtype=np.int8)
             return
         self._zi1[sl] = 0.0
         self._zi2[sl] = 0.0
         self._energy[sl] = 0.0
         self._count[sl] = 0
         self._active[sl] = 0
-        self._since[sl] = 1 << 40
+        self._hist[sl] = -1
 
     def process(self, block: npt.NDArray[np.generic]) -> npt.NDArray[np.bool_]:
         v = _as_2d(block).astype(np.float64)
@@ -242,18 +243,21 @@ class ActiveSpeechLevel:
         q, self._zi2 = lfilter(self._b, self._a, p, axis=1, zi=self._zi2)
         self._energy += np.einsum("cs,cs->c", v, v)
         self._count += n
-        # above[c, j, s]: envelope at or above threshold j
-        above = q[:, None, :] >= self.THRESHOLDS[None, :, None]
-        idx = np.arange(n, dtype=np.int64)
-        last = np.where(above, idx, -1)
-        np.maximum.accumulate(last, axis=2, out=last)
-        # distance to the last sample at/above threshold, carrying the previous block
-        dist = np.where(last >= 0, idx - last, self._since[:, :, None] + idx + 1)
-        active = dist <= self._hang
-        self._active += active.sum(axis=2)
-        self._since = dist[:, :, -1]
+        # top[s]: the highest threshold index the envelope reaches (c_j = 2^j, so floor(log2 q));
+        # a sample is active at j when the trailing 200 ms + 1 sample hold a top >= j
+        top = np.clip(np.frexp(q)[1] - 1, -1, len(self.THRESHOLDS) - 1).astype(np.int8)
+        ext = np.concatenate([self._hist, top], axis=1)
+        win = maximum_filter1d(ext, size=self._hang + 1, axis=1, mode="nearest")
+        reach = win[:, self._hang // 2 : self._hang // 2 + n]
+        self._hist = ext[:, -self._hang :]
+        nt = len(self.THRESHOLDS)
+        rows = np.arange(c)[:, None]
+        hist = np.bincount((reach.astype(np.int64) + 1 + (nt + 1) * rows).ravel(), minlength=(nt + 1) * c)
+        at_least = np.cumsum(hist.reshape(c, nt + 1)[:, ::-1], axis=1)[:, ::-1]
+        self._active += at_least[:, 1:]
         level_j = self._threshold_index()
-        return active[np.arange(c), level_j, :].any(axis=1) & (self._energy > 0)
+        flags: npt.NDArray[np.bool_] = (reach >= level_j[:, None]).any(axis=1) & (self._energy > 0)
+        return flags
 
     def _levels(self) -> tuple[FloatArray, FloatArray]:
         """(active level in dB re 16-bit units^2 per channel, activity factor), P.56 B.4."""
