@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.isdn.cc import events as E
-from appliance.isdn.cc.controller import Controller
+from appliance.isdn.cc.dchannel import DChannel
 from appliance.isdn.cc.variants import profile
-from appliance.isdn.q921 import DataIndication, Lapd, LapdConfig, LinkDown, LinkUp, Side
+from appliance.isdn.q921 import LapdConfig
 from appliance.isdn.q931 import Variant
 from tests.peers.libpri import Ev, LibPri, Node, Switch
 from tests.peers.libpri import Event as PriEvent
@@ -194,39 +194,27 @@ class Rig:
         self.variant = variant
         self.role = role
         self.profile = profile(variant)
-        now = time.time()
-        self.lapd = Lapd(Side.USER if role == "user" else Side.NETWORK, now, FAST_CFG)
-        self.ctl = Controller(self.profile, network=(role == "network"), timers=cc_timers)
+        self.sent: list[str] = []
+        self.frames: list[tuple[str, bytes]] = []
+        self.dch = DChannel(self.profile, network=(role == "network"), now=time.time(),
+                            lapd_config=FAST_CFG, timers=cc_timers,
+                            on_send=lambda m: self.sent.append(m.mt))
+        self.ctl = self.dch.ctl
+        self.lapd = self.dch.lapd
         node = Node.NETWORK if role == "user" else Node.CPE
         self.pri = LibPri(node, Switch(int(variant)), timers={**FAST_L2, **(pri_timers or {})})
         if service:
             self.pri.set_service_message_support(True)
         self.app = PriApp(self.pri, self.profile.b_channels)
         self.events: list[E.Event] = []
-        self.sent: list[str] = []
-        self.received: list[str] = []
         self.cut = False  # drop every frame in both directions
-        self.frames: list[tuple[str, bytes]] = []
 
     # -- our side
     def _take(self, out: E.Output, now: float) -> None:
-        self.events.extend(out.events)
-        for m in out.messages:
-            self.sent.append(m.mt)
-            if self.lapd.is_up:
-                self.lapd.send_data(self.ctl.encode(m), now)
+        self.events += self.dch.run(out, now)
 
     def _lapd_events(self, evs: list[Any], now: float) -> None:
-        for ev in evs:
-            if isinstance(ev, LinkUp):
-                self._take(self.ctl.l2_up(now), now)
-            elif isinstance(ev, LinkDown):
-                self._take(self.ctl.l2_down(now), now)
-            elif isinstance(ev, DataIndication):
-                out = self.ctl.receive_bytes(ev.payload, now)
-                m = out  # noqa: F841 - kept for debugging
-                self.received.append(ev.payload.hex())
-                self._take(out, now)
+        self.events += self.dch.l2_events(evs, now)
 
     def do(self, fn: str, *args: Any, **kw: Any) -> Any:
         now = time.time()
@@ -244,7 +232,6 @@ class Rig:
     # -- the loop
     def step(self) -> bool:
         moved = False
-        now = time.time()
         while True:
             try:
                 fr = self.pri.wire.recv(4096)
@@ -253,16 +240,13 @@ class Rig:
             moved = True
             self.frames.append(("p>o", fr))
             if not self.cut:
-                self._lapd_events(self.lapd.receive(fr, time.time()), time.time())
-        t = self.lapd.get_timer()
+                self.events += self.dch.receive_frame(fr, time.time())
+        now = time.time()
+        t = self.dch.get_timer()
         if t is not None and t <= now:
-            self._lapd_events(self.lapd.handle_timer(now), now)
+            self.events += self.dch.handle_timer(now)
             moved = True
-        t = self.ctl.get_timer()
-        if t is not None and t <= now:
-            self._take(self.ctl.handle_timer(now), now)
-            moved = True
-        for fr in self.lapd.frames_to_send():
+        for fr in self.dch.frames_to_send():
             moved = True
             self.frames.append(("o>p", fr))
             if not self.cut:
@@ -283,8 +267,8 @@ class Rig:
             now = time.time()
             if now >= end:
                 return until is None
-            deadlines = [d for d in (self.lapd.get_timer(), self.ctl.get_timer(),
-                                     self.pri.next_timer()) if d is not None]
+            deadlines = [d for d in (self.dch.get_timer(), self.pri.next_timer())
+                         if d is not None]
             wait = max(0.0, min([end, *deadlines]) - now)
             select.select([self.pri.wire], [], [], min(wait, 0.02))
 
@@ -302,7 +286,7 @@ class Rig:
     def start(self) -> None:
         """Bring the D-channel up and let restarts on link-up finish."""
         if self.role == "user":
-            self._lapd_events(self.lapd.establish(time.time()), time.time())
+            self.events += self.dch.start(time.time())
         assert self.run(lambda: self.lapd.is_up and self.app.up and self.ctl.link_up), \
             "D-channel did not come up"
         assert self.run(lambda: not self.ctl.pool.restarting()), "restarts not acknowledged"

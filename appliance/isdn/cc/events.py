@@ -165,3 +165,17 @@ class Output:
     def extend(self, other: Output) -> None:
         self.events.extend(other.events)
         self.messages.extend(other.messages)
+
+
+@dataclass(frozen=True)
+class DataLinkUp(Event):
+    """Layer 2 came up (or was re-established: `reestablished`)."""
+
+    reestablished: bool = False
+
+
+@dataclass(frozen=True)
+class DataLinkDown(Event):
+    """Layer 2 went down (DL-RELEASE), with Q.921's reason."""
+
+    reason: str = ""

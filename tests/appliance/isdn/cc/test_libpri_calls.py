@@ -318,3 +318,70 @@ def test_service_both_ways(variant: Variant, role: str) -> None:
         r.assert_idle()
     finally:
         r.close()
+
+
+def test_restart_channel_list(rig: Rig) -> None:
+    """One RESTART (class 0) naming several channels, two of them carrying calls."""
+    rig.events.clear()
+    rig.app.events.clear()
+    rig.app.policy = "answer"
+    cids = [rig.do("setup", called=f"81{i}") for i in range(2)]
+    assert rig.run(lambda: all(rig.has(E.Connected, call_id=c) for c in cids))
+    chans = sorted(rig.ctl.calls()[c][1] for c in cids)
+    idle = next(n for n in rig.profile.b_channels if n not in chans)
+    rig.do("restart", [*chans, idle])
+    assert rig.run(lambda: rig.has(E.ChannelRestarted, by_far_end=False))
+    assert sorted(rig.of(E.ChannelRestarted)[-1].channels) == sorted([*chans, idle])
+    assert all(rig.has(E.Released, call_id=c) for c in cids)
+    got = {e.channel & 0xFF for e in rig.pri_events(Ev.RESTART)}
+    assert got >= {*chans, idle}
+    rig.assert_idle()
+
+
+OVERLAP = [(v, r) for v in (Variant.EUROISDN_E1, Variant.EUROISDN_T1, Variant.QSIG)
+           for r in ("user", "network")]
+
+
+@pytest.mark.parametrize(("variant", "role"), OVERLAP, ids=[f"{v.name}-{r}" for v, r in OVERLAP])
+def test_overlap_sending_both_ways(variant: Variant, role: str) -> None:
+    r = Rig(variant, role)
+    try:
+        r.pri.set_overlapdial(True)
+        r.start()
+        # we dial in overlap: SETUP without sending complete, then INFORMATION digits
+        cid = r.do("setup", called="55", sending_complete=False)
+        assert r.run(lambda: bool(r.pri_events(Ev.RING)))
+        pc = next(iter(r.app.calls.values()))
+        assert r.pri_events(Ev.RING)[-1].complete == 0
+        r.pri.need_more_info(pc.handle, pc.channel or 0)
+        assert r.run(lambda: r.has(E.SetupAcknowledged, call_id=cid))
+        for d in "512":
+            r.do("info", cid, d)
+        r.do("info", cid, None, sending_complete=True)
+        assert r.run(lambda: len(r.pri_events(Ev.INFO_RECEIVED)) >= 3)
+        digits = "".join(e.callednum for e in r.pri_events(Ev.INFO_RECEIVED))
+        assert digits.startswith("512")
+        r.pri.answer(pc.handle, pc.channel or 0)
+        assert r.run(lambda: r.has(E.Connected, call_id=cid))
+        r.do("disconnect", cid)
+        assert r.run(lambda: r.has(E.Released, call_id=cid))
+        r.assert_idle()
+        # libpri dials in overlap toward us
+        r.app.setup("7", 3 if role == "user" else 4, complete=False)
+        assert r.run(lambda: bool(r.of(E.IncomingCall)))
+        inc = r.of(E.IncomingCall)[-1]
+        assert not inc.sending_complete and inc.called == "7"
+        r.do("setup_ack", inc.call_id)
+        assert r.run(lambda: bool(r.pri_events(Ev.SETUP_ACK)))
+        h = next(iter(r.app.calls.values())).handle
+        for d in "89":
+            r.pri.information(h, d)
+        assert r.run(lambda: len(r.of(E.InfoReceived)) >= 2)
+        assert "".join(i.digits or "" for i in r.of(E.InfoReceived)) == "89"
+        r.do("proceeding", inc.call_id)
+        r.do("connect", inc.call_id)
+        assert r.run(lambda: r.ctl.call_state(inc.call_id) is S.ACTIVE)
+        r.do("disconnect", inc.call_id)
+        r.assert_idle()
+    finally:
+        r.close()
