@@ -83,6 +83,7 @@ class Lapd:
         self.peer_busy = False
         self.reject_exception = False
         self.ack_pending = False
+        self.own_busy = False
         self.layer3_initiated = False
         self.l3_up = False
         self._sent: dict[int, bytes] = {}
@@ -115,6 +116,11 @@ class Lapd:
             raise ValueError(f"I frame information must be 1..{self.config.n201} octets")
         self._pending_payload = payload
         return self._run(Input.DATA_REQ, None, now)
+
+    def set_receiver_busy(self, busy: bool, now: float) -> list[Event]:
+        """Own receiver busy (5.6.3): RNR while busy (I frames are then not
+        accepted, the peer repeats them later), RR when clear again."""
+        return self._run(Input.SET_BUSY if busy else Input.CLEAR_BUSY, None, now)
 
     def send_unit_data(self, payload: bytes, now: float) -> list[Event]:
         """DL-UNIT-DATA-REQUEST: send a UI command frame."""
@@ -186,7 +192,7 @@ class Lapd:
         if self.state in (S7, S8):
             self._push_i_queue()
             if self.ack_pending:
-                self._send_s(F.RR, command=False, pf=False)
+                self._send_s(F.RNR if self.own_busy else F.RR, command=False, pf=False)
         events, self._events = self._events, []
         return events
 
@@ -268,7 +274,7 @@ class Lapd:
 
     def _enquiry(self, command: bool, pf: bool) -> None:
         """Transmit enquiry (command, P=1) or enquiry response (response, F=1): RR, or RNR if busy."""
-        self._send_s(F.RR, command=command, pf=pf)
+        self._send_s(F.RNR if self.own_busy else F.RR, command=command, pf=pf)
 
     def _nr_valid(self, nr: int) -> bool:
         return (nr - self.va) % MODULO <= (self.vs - self.va) % MODULO
@@ -313,6 +319,12 @@ class Lapd:
         return True
 
     def _receive_i_info(self, fr: Frame) -> None:
+        if self.own_busy:
+            # 5.6.3: discard; the peer repeats the frame after our RR
+            self.stats["discarded_rx"] += 1
+            if fr.pf:
+                self._send_s(F.RNR, command=False, pf=True)
+            return
         if fr.ns == self.vr:
             self.vr = (self.vr + 1) % MODULO
             self.reject_exception = False
@@ -401,6 +413,22 @@ class Lapd:
         self._emit(MdlError(chr(e.code), str(e)))
         if self.state in (S7, S8):
             self._reestablish(f"frame error {chr(e.code)}")
+
+    def _busy_flag(self, _: Frame | None) -> None:
+        self.own_busy = True
+
+    def _clear_busy_flag(self, _: Frame | None) -> None:
+        self.own_busy = False
+
+    def _s78_set_busy(self, _: Frame | None) -> None:
+        if not self.own_busy:
+            self.own_busy = True
+            self._send_s(F.RNR, command=False, pf=False)
+
+    def _s78_clear_busy(self, _: Frame | None) -> None:
+        if self.own_busy:
+            self.own_busy = False
+            self._send_s(F.RR, command=False, pf=False)
 
     # State 5: awaiting establishment
     def _s5_establish_req(self, _: Frame | None) -> None:
@@ -698,6 +726,12 @@ for _s in (S7, S8):
     })
     for _t in SUPERVISORY:
         TABLE[(_s, _t)] = Lapd._s78_supervisory
+for _s in (S4, S5, S6):
+    TABLE[(_s, Input.SET_BUSY)] = Lapd._busy_flag
+    TABLE[(_s, Input.CLEAR_BUSY)] = Lapd._clear_busy_flag
+for _s in (S7, S8):
+    TABLE[(_s, Input.SET_BUSY)] = Lapd._s78_set_busy
+    TABLE[(_s, Input.CLEAR_BUSY)] = Lapd._s78_clear_busy
 for _s in (S4, S5, S6, S7, S8):
     TABLE.setdefault((_s, Input.RETRY), Lapd._ignore)
     TABLE.setdefault((_s, Input.T203), Lapd._ignore)

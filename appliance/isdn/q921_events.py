@@ -30,6 +30,8 @@ class Input(IntEnum):
     T203 = 105
     RETRY = 106
     FRAME_ERROR = 107
+    SET_BUSY = 108
+    CLEAR_BUSY = 109
 
 
 @dataclass(frozen=True)

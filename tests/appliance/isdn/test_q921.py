@@ -357,3 +357,18 @@ def test_i_frame_poll_answered_with_rr_final() -> None:
     ev = w.user.receive(i, w.now)
     assert ev == [DataIndication(b"\x08\x02\x00\x01\x05")]
     assert w.user.frames_to_send() == [Frame(F.RR, False, True, nr=1).encode(Side.USER)]
+
+
+def test_own_receiver_busy_rnr_then_rr_and_peer_repeats() -> None:
+    w = Wire.make()
+    up(w)
+    w.net.set_receiver_busy(True, w.now)
+    w.run(w.now + 0.01)
+    assert w.user.peer_busy
+    w.user.send_data(b"\x08\x02\x00\x01\x05", w.now)
+    w.run(w.now + 0.5)
+    assert data(w.net_events) == []
+    w.net.set_receiver_busy(False, w.now)
+    w.run(w.now + 3)
+    assert data(w.net_events) == [b"\x08\x02\x00\x01\x05"]
+    assert any(fr[2] == 0x05 for _, tag, fr in w.log if tag == "n>u")  # RNR was sent
