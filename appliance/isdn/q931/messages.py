@@ -178,6 +178,8 @@ class Message:
 
     def encode(self) -> bytes:
         n = self.call_ref_len
+        if not 0 <= self.type <= 0xFF or not 0 <= self.protocol <= 0xFF:
+            raise ValueError("message type and protocol discriminator are one octet each")
         if not 0 <= n <= 15:
             raise ValueError("call reference length must be 0..15")
         if n == 0:
@@ -188,7 +190,7 @@ class Message:
             cr = bytearray(self.call_ref.to_bytes(n, "big"))
             if self.call_ref_flag:
                 cr[0] |= 0x80
-        return (bytes([self.protocol, n]) + bytes(cr) + bytes([self.type & 0xFF])
+        return (bytes([self.protocol, n]) + bytes(cr) + bytes([self.type])
                 + b"".join(ie.encode() for ie in self.ies))
 
     @property
