@@ -438,8 +438,9 @@ class CallMachine:
                  and self.ctx.profile.progress_in_disconnect_means_tones
                  and call.channel is not None)
         self.ctx.emit(E.Disconnected(call.call_id, cause, tones, True, msg))
-        if msg.cause is None:  # Q.931 5.8.6.1: mandatory cause missing: RELEASE with 96
-            return self._send_release(call, now, C.MANDATORY_IE_MISSING)
+        if msg.cause is None:  # Q.931 5.8.6: cause missing (96) or invalid (100): RELEASE
+            bad = msg.mandatory_error[1] if msg.mandatory_error else C.MANDATORY_IE_MISSING
+            return self._send_release(call, now, bad)
         if tones:
             return S.DISCONNECT_INDICATION  # U12: the upper layer plays the tones, then releases
         return self._send_release(call, now, cause)

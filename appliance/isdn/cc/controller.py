@@ -188,6 +188,10 @@ class Controller:
             # Q.931 5.8.4: message type non-existent or not implemented: STATUS, cause 97.
             self._status(call, C.MESSAGE_TYPE_NON_EXISTENT, msg)
             return
+        if msg.mandatory_error is not None and msg.mt not in ("DISCONNECT", "STATUS"):
+            # Q.931 5.8.6.1 / 5.8.6.2: a mandatory IE missing or wrong: STATUS, 96 / 100.
+            self._status(call, msg.mandatory_error[1], msg)
+            return
         try:
             self._machine.dispatch(call, Ev(msg.mt), now, msg)
         except UnexpectedMessage as exc:
@@ -202,11 +206,10 @@ class Controller:
         """Q.931 5.8.3.2: messages whose call reference names no call here."""
         reply = Msg  # local alias
         if msg.mt == "SETUP" and msg.from_originator:
-            if msg.missing_ie is not None:  # Q.931 5.8.6.1: RELEASE COMPLETE, cause 96
-                cause = int(C.MANDATORY_IE_MISSING)
+            if msg.mandatory_error is not None:  # Q.931 5.8.6: RELEASE COMPLETE, 96/100
+                ie, cause = msg.mandatory_error
                 self.send(reply("RELEASE_COMPLETE", msg.cref, False, cause=cause))
-                self.emit(E.ProtocolError(None, cause, f"SETUP without IE 0x{msg.missing_ie:02x}",
-                                          msg))
+                self.emit(E.ProtocolError(None, cause, f"SETUP: mandatory IE 0x{ie:02x}", msg))
                 return
             call = self._new_call(msg.cref, False)
             self._machine.dispatch(call, Ev.SETUP, now, msg)
@@ -368,7 +371,12 @@ class Controller:
 
     def _rx_global(self, msg: Msg, now: float) -> None:
         """Q.931 5.8.3.1: the global call reference is for RESTART, RESTART ACK and STATUS."""
-        if msg.mt == "RESTART":
+        if msg.mt in ("RESTART", "RESTART_ACKNOWLEDGE") and msg.mandatory_error is not None:
+            cause = msg.mandatory_error[1]
+            self.send(Msg("STATUS", 0, not msg.from_originator, cause=cause, call_state=0))
+            self.emit(E.ProtocolError(None, cause, f"{msg.mt} without a valid restart "
+                                      "indicator", msg))
+        elif msg.mt == "RESTART":
             self._rx_restart(msg)
         elif msg.mt == "RESTART_ACKNOWLEDGE":
             self._rx_restart_ack(msg)
@@ -440,6 +448,10 @@ class Controller:
         return self._end()
 
     def _rx_service(self, msg: Msg, now: float) -> None:
+        if msg.mt == SERVICE and msg.mandatory_error is not None:
+            self.emit(E.ProtocolError(None, msg.mandatory_error[1], "SERVICE without a valid "
+                                      "change status", msg))
+            return
         if self.profile.service_pd is None or msg.channel is None or not msg.channel.channels:
             self.emit(E.ProtocolError(None, C.MESSAGE_TYPE_NON_EXISTENT,
                                       f"{msg.mt} not used here", msg))

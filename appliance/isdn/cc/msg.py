@@ -50,7 +50,9 @@ class Msg:
     ies: tuple[object, ...] = ()  # every other IE, codec objects, untouched
     raw: object | None = field(default=None, compare=False)
     pd: int = 0x08
-    missing_ie: int | None = None  # a mandatory IE (Q.931 5.8.6.1) that is absent
+    mandatory_error: tuple[int, int] | None = None
+    """(IE identifier, cause) of a mandatory IE missing (96, Q.931 5.8.6.1) or with
+    invalid contents (100, 5.8.6.2)."""
 
     @property
     def inband(self) -> bool:

@@ -19,6 +19,7 @@ from appliance.isdn.q931 import (
     ChannelId,
     ChannelSelection,
     InformationElement,
+    InvalidIE,
     MaintenanceMessageType,
     Message,
     MessageType,
@@ -37,8 +38,11 @@ _OWN = (ChannelId, Cause, CallState, ProgressIndicator, SendingComplete, Restart
 MANDATORY: dict[str, tuple[type[InformationElement], ...]] = {
     # Q.931 3.1 message tables, 'M' rows call control cannot do without (5.8.6.1).
     "SETUP": (BearerCapability,),
-    "STATUS": (CallState,),
+    "DISCONNECT": (Cause,),
+    "STATUS": (Cause, CallState),
     "RESTART": (RestartIndicator,),
+    "RESTART_ACKNOWLEDGE": (RestartIndicator,),
+    "SERVICE": (ChangeStatus,),
 }
 
 
@@ -82,13 +86,18 @@ def from_message(m: Message) -> Msg:
                 called = ie.digits
             rest.append(ie)
     name = type_name(m)
-    missing = next((cls.ID for cls in MANDATORY.get(name, ())
-                    if m.get(cls) is None), None)
+    error: tuple[int, int] | None = None
+    for cls in MANDATORY.get(name, ()):
+        if m.get(cls) is None:
+            bad = any(isinstance(ie, InvalidIE) and ie.identifier == cls.ID and ie.codeset == 0
+                      for ie in m.ies)
+            error = (cls.ID, 100 if bad else 96)
+            break
     return Msg(name, m.call_ref, not m.call_ref_flag, channel=chan, cause=cause,
                cause_location=loc, call_state=state, progress=tuple(progress),
                sending_complete=complete, called=called, restart_class=rclass,
                change_status=status, ies=tuple(rest), raw=m, pd=m.protocol,
-               missing_ie=missing)
+               mandatory_error=error)
 
 
 def _mtype(name: str, pd: int) -> int:

@@ -304,3 +304,23 @@ def test_restart_on_link_up_where_the_variant_expects_it() -> None:
     q = Pair(Variant.EUROISDN_E1)
     q.up()
     assert not [m for m in q.user.sent if m.mt == "RESTART"]
+
+
+def test_mandatory_ie_errors_q931_5_8_6() -> None:
+    p = Pair(Variant.NI2)
+    p.up()
+    # SETUP whose bearer capability is malformed: RELEASE COMPLETE, cause 100
+    bad_setup = bytes([8, 2, 0, 90, 5, 0x04, 0x01, 0x00])
+    out = p.net.ctl.receive_bytes(bad_setup, p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE_COMPLETE", 100)]
+    assert not p.net.ctl.calls()
+    # DISCONNECT without its cause: we answer RELEASE with cause 96
+    cid = p.do(p.user, "setup", called="1")
+    ncid = p.net.last(E.IncomingCall).call_id
+    p.do(p.net, "connect", ncid)
+    cref = p.user.ctl.call_by_id(cid).cref
+    out = p.user.ctl.receive_bytes(bytes([8, 2, 0x80, cref, 0x45]), p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE", 96)]
+    # RESTART without a restart indicator: STATUS on the global reference, cause 96
+    out = p.user.ctl.receive_bytes(bytes([8, 2, 0, 0, 0x46]), p.now)
+    assert [(m.mt, m.cause, m.cref) for m in out.messages] == [("STATUS", 96, 0)]
