@@ -8,6 +8,8 @@ Public interface (call control builds on this):
 - `Message(type, call_ref, call_ref_flag, ies, protocol=0x08, call_ref_len=2)`,
   `Message.encode() -> bytes` (byte-exact inverse of decode), `Message.get(cls)`,
   `Message.all(cls)`; `message(type, cr, flag, *ies)` inserts codeset shifts.
+- `check_mandatory(msg, to_network=...)` raises `Q931Error` 96 (missing) or
+  100 (invalid contents) for the unconditionally mandatory IEs (`MANDATORY`).
 - Code points: `MessageType`, `MaintenanceMessageType` (PD 0x03),
   `NationalMaintenanceMessageType` (PD 0x43), `ProtocolDiscriminator`, `service_type(pd)`,
   `IEId`, `Variant` (values = libpri's PRI_SWITCH_*), `maintenance_pd(variant)`.
@@ -90,6 +92,7 @@ from .ies import (
     Signal,
     UserUser,
 )
+from .mandatory import MANDATORY, check_mandatory, mandatory_ies
 from .messages import Message, decode_ies, decode_message, message, with_shifts
 from .national import (
     CallingPartyCategory,
@@ -108,6 +111,7 @@ from .numbers import (
 )
 
 __all__ = [
+    "MANDATORY",
     "BearerCapability",
     "CallState",
     "CallStateValue",
@@ -173,11 +177,13 @@ __all__ = [
     "UserUser",
     "VariableIE",
     "Variant",
+    "check_mandatory",
     "decode_ies",
     "decode_message",
     "decode_name",
     "encode_name",
     "maintenance_pd",
+    "mandatory_ies",
     "message",
     "name_invoke",
     "service_type",

@@ -50,6 +50,7 @@ from appliance.isdn.q931 import (
     UnknownSingleOctet,
     UserUser,
     Variant,
+    check_mandatory,
     decode_message,
     decode_name,
     encode_name,
@@ -243,3 +244,21 @@ def test_generic_digits_text() -> None:
     assert GenericDigits(1, 0, b"\x21\x43").digits == "1234"
     assert GenericDigits(1, 1, b"\x21\x03").digits == "123"
     assert GenericDigits(1, 2, b"99").digits == "99"
+
+
+def test_mandatory_ie_missing_96_and_invalid_100() -> None:
+    disc = message(MessageType.DISCONNECT, 1, True)
+    with pytest.raises(Q931Error) as ei:
+        check_mandatory(disc, to_network=True)
+    assert ei.value.cause == 96 and ei.value.diagnostic == b"\x08"
+    bad_bc = decode_message(bytes([8, 2, 0, 1, 0x05, 0x04, 1, 0x80, 0x18, 3, 0xA9, 0x83, 0x81]))
+    with pytest.raises(Q931Error) as ei:
+        check_mandatory(bad_bc, to_network=True)
+    assert ei.value.cause == 100 and ei.value.diagnostic == b"\x04"
+    # channel identification is mandatory in SETUP toward the user only
+    no_chan = message(MessageType.SETUP, 1, False, BearerCapability(0, 0, 0x10, layer1=2))
+    check_mandatory(no_chan, to_network=True)
+    with pytest.raises(Q931Error):
+        check_mandatory(no_chan, to_network=False)
+    check_mandatory(message(service_type(3), 0, False, ChangeStatus(0), ChannelId((1,)),
+                            protocol=3), to_network=False)

@@ -24,6 +24,7 @@ from appliance.isdn.q931 import (
     RedirectingNumber,
     UserUser,
     Variant,
+    check_mandatory,
     decode_message,
 )
 
@@ -57,6 +58,13 @@ def test_vectors_round_trip_byte_for_byte(name: str) -> None:
         assert not [ie for ie in m.ies if isinstance(ie, InvalidIE)], (mname, raw.hex())
         if isinstance(m.type, IntEnum):
             assert m.type.name == mname
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_vectors_have_their_mandatory_ies(name: str) -> None:
+    for d, _, raw in load(name):
+        check_mandatory(decode_message(raw, variant=VARIANTS[name]),
+                        to_network=d == "cpe>net")
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
