@@ -16,7 +16,7 @@
 # TDMGW_VM_SCRIPT (a Python file of the tree to run in the guest instead of
 # the tests, for debugging),
 # TDMGW_VM_TIMEOUT (seconds for the whole guest run, default 1500),
-# TDMGW_VM_ACCEL=tcg|kvm (skip the probe), TDMGW_VM_RESULTS (results folder).
+# TDMGW_VM_ACCEL=tcg|kvm|kvm:<cpu> (skip the probe), TDMGW_VM_RESULTS (results folder).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,25 +40,33 @@ qemu_base=(qemu-system-x86_64 -machine pc -m 1024 -smp 2
 	-nodefaults -display none -monitor none -no-reboot -nic none
 	-kernel "$img/vmlinuz" -initrd "$img/initrd.img")
 
-# KVM only when a probe boot reaches our initramfs within a short time: the
-# kvm_pvm module found on some hosts hangs a stock kernel after the loader.
+# KVM only when a probe boot reaches our initramfs within a short time.  On
+# hosts with the kvm_pvm module, qemu 7.2 aborts at once with -cpu host or
+# -cpu max ("failed to set MSR 0x10a") and hangs silently right after the
+# loader with its default CPU model; both count as "no KVM".  The verdict
+# (tcg, or kvm:<cpu model>) is cached per host kernel and qemu version.
 probe_kvm() {
 	local verdict_file=$cache/accel-$(uname -r)-$(qemu-system-x86_64 --version | head -n1 | tr -cd '0-9.')
 	if [ -f "$verdict_file" ]; then cat "$verdict_file"; return; fi
-	local verdict=tcg plog
+	local verdict=tcg plog cpu pid i
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		plog=$(mktemp)
-		timeout 20 "${qemu_base[@]}" -accel kvm -cpu host \
-			-append "console=ttyS0 panic=-1 tdmgw.probe=1" -serial "file:$plog" \
-			>/dev/null 2>&1 &
-		local pid=$! i
-		for i in $(seq 1 40); do
-			if grep -q 'tdmgw-vm: initramfs at' "$plog" 2>/dev/null; then verdict=kvm; break; fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.5
+		for cpu in host default; do
+			: >"$plog"
+			local cpu_args=(-cpu "$cpu")
+			[ "$cpu" = default ] && cpu_args=()
+			timeout 15 "${qemu_base[@]}" -accel kvm "${cpu_args[@]}" \
+				-append "console=ttyS0 panic=-1" -serial "file:$plog" >/dev/null 2>&1 &
+			pid=$!
+			for i in $(seq 1 30); do
+				if grep -q 'tdmgw-vm: initramfs at' "$plog" 2>/dev/null; then verdict=kvm:$cpu; break; fi
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.5
+			done
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			[ "$verdict" = tcg ] || break
 		done
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
 		rm -f "$plog"
 	fi
 	echo "$verdict" >"$verdict_file"
@@ -69,12 +77,14 @@ accel=${TDMGW_VM_ACCEL:-}
 if [ -z "$accel" ]; then
 	t0=$(date +%s.%N)
 	accel=$(probe_kvm)
-	log "acceleration: $accel (probe or cached verdict: $(secs "$t0" "$(date +%s.%N)") s)"
+	log "acceleration: $accel (KVM probe or its cached verdict: $(secs "$t0" "$(date +%s.%N)") s)"
 fi
 case $accel in
+	kvm:default) accel_args=(-accel kvm) ;;
+	kvm:*) accel_args=(-accel kvm -cpu "${accel#kvm:}") ;;
 	kvm) accel_args=(-accel kvm -cpu host) ;;
 	tcg) accel_args=(-accel tcg,thread=multi -cpu max) ;;
-	*) die "TDMGW_VM_ACCEL must be tcg or kvm" ;;
+	*) die "TDMGW_VM_ACCEL must be tcg, kvm or kvm:<cpu model>" ;;
 esac
 
 # What the guest runs: guest-run.sh reads this file from /results.

@@ -323,6 +323,10 @@ def exchange(chan0: int, chan1: int, law: str, seconds: float) -> dict[int, byte
     n = int(seconds * 8000)
     send = {0: tone(law, 1004.0, -10.0, n), 1: tone(law, 697.0, -16.0, n)}
     fds = {0: open_channel(chan0, blocksize=160), 1: open_channel(chan1, blocksize=160)}
+    # 32 buffers of 20 ms: the emulated guest may stall for a while on a busy host.
+    bi = abi.BufferInfo(abi.Policy.IMMEDIATE, abi.Policy.IMMEDIATE, abi.DAHDI_MAX_NUM_BUFS, 160)
+    for fd in fds.values():
+        fcntl.ioctl(fd, abi.DAHDI_SET_BUFINFO, bi.pack())
     sent = dict.fromkeys(fds, 0)
     got: dict[int, bytearray] = {end: bytearray() for end in fds}
     poller = select.poll()

@@ -18,6 +18,7 @@ import select
 import time
 
 from tests.peers.libpri import _LOGS, LIB, Event, LibPri, Node, Switch, decode_event
+from tests.vm.dahdi_vm import drain_events
 
 LIB.pri_new.restype = C.c_void_p
 LIB.pri_new.argtypes = [C.c_int, C.c_int, C.c_int]
@@ -39,6 +40,8 @@ class DahdiLibPri(LibPri):
         self.log: list[str] = []
         _LOGS[self.pri] = self.log
         self._closed = False
+        #: DAHDI events fetched for libpri (as chan_dahdi does: libpri cannot).
+        self.dahdi_events: list[int] = []
         if debug:
             self.set_debug(debug)
         LIB.pri_facility_enable(self.pri)
@@ -52,6 +55,11 @@ class DahdiLibPri(LibPri):
         p.register(self.fd, select.POLLIN | select.POLLPRI)
         for _ in range(64):
             got = p.poll(0)
+            if got and got[0][1] & select.POLLPRI:
+                # An event (alarm, HDLC abort...) is pending: read() fails with ELAST until
+                # DAHDI_GETEVENT fetches it, which libpri itself never does.
+                self.dahdi_events += drain_events(self.fd)
+                continue
             if not got or not got[0][1] & select.POLLIN:
                 break
             ev = decode_event(LIB.pri_check_event(self.pri))
