@@ -26,11 +26,11 @@ are ints.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes as C
 import select
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -286,6 +286,8 @@ class LibPri:
         self.sent: list[bytes] = []
         self.received: list[bytes] = []
         self._pending: bytes | None = None
+        self._backlog: deque[bytes] = deque()
+        self._closed = False
         self._read_cb = IO_CB(self._read)
         self._write_cb = IO_CB(self._write)
         self.pri: int = LIB.pri_new_cb(self.sock.fileno(), int(node), int(switch),
@@ -294,7 +296,6 @@ class LibPri:
             raise RuntimeError("pri_new_cb failed")
         self.log: list[str] = []
         _LOGS[self.pri] = self.log
-        self._closed = False
         if debug:
             self.set_debug(debug)
         if facility:
@@ -316,13 +317,22 @@ class LibPri:
     def _write(self, pri: int, buf: int, buflen: int) -> int:
         frame = C.string_at(buf, buflen)[:-2]
         self.sent.append(frame)
-        with contextlib.suppress(OSError):
-            self.wire_send(frame)
+        self._backlog.append(frame)
+        self.flush()
         return buflen
 
-    def wire_send(self, frame: bytes) -> None:
-        """Put a frame from libpri on the socket (toward `wire`)."""
-        self.sock.send(frame)
+    def flush(self) -> None:
+        """Put libpri's frames on the socket (toward `wire`); a full socket keeps
+        them queued here for the next poll() rather than losing them."""
+        while self._backlog and not self._closed:
+            try:
+                self.sock.send(self._backlog[0])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._backlog.clear()
+                return
+            self._backlog.popleft()
 
     # -- driving
     def feed(self, frame: bytes) -> list[Event]:
@@ -335,6 +345,7 @@ class LibPri:
 
     def poll(self) -> list[Event]:
         """Deliver every frame waiting on the socket, then run due timers."""
+        self.flush()
         events: list[Event] = []
         while True:
             try:
