@@ -60,6 +60,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, lfilter, lfilter_zi
 
+from dsp.blocks import as_block
 from dsp.levels import Law, dbm0_to_rms
 
 __all__ = ["AnswerTone", "AnswerToneDetector", "answer_tone"]
@@ -184,17 +185,10 @@ class AnswerToneDetector:
     # ---------------------------------------------------------------- process
     def process(self, block: npt.NDArray[np.generic]) -> npt.NDArray[np.int8]:
         """Feed (channels, samples) of linear audio; return the AnswerTone state per channel."""
-        if not isinstance(block, np.ndarray):
-            raise TypeError("AnswerToneDetector.process: expected an ndarray")
-        x = block[None, :] if block.ndim == 1 else block
-        if x.ndim != 2 or x.shape[0] != self.channels:
-            raise ValueError(f"AnswerToneDetector: expected ({self.channels}, samples), got {block.shape}")
-        if x.dtype != np.int16 and not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"AnswerToneDetector: int16 or float samples, got {x.dtype}")
-        n = x.shape[1]
+        xf = as_block(block, self.channels, "AnswerToneDetector.process")
+        n = xf.shape[1]
         if n == 0:
             return self._state.copy()
-        xf = x.astype(np.float64)
         k = self._pos + np.arange(n)
         # the mixer phase is taken modulo one period of 2100/8000 = 21/80
         osc = np.exp(-2j * np.pi * ((k * 21) % 80) / 80)

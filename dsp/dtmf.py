@@ -60,6 +60,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from dsp.blocks import as_block
 from dsp.levels import Law, dbm0_to_rms
 
 __all__ = [
@@ -239,14 +240,8 @@ class DtmfDetector:
 
     def process(self, block: npt.NDArray[np.generic]) -> list[DtmfEvent]:
         """Feed (channels, samples); return the digit starts and ends recognised in it."""
-        if not isinstance(block, np.ndarray):
-            raise TypeError("DtmfDetector.process: expected an ndarray")
-        x = block[None, :] if block.ndim == 1 else block
-        if x.ndim != 2 or x.shape[0] != self.channels:
-            raise ValueError(f"DtmfDetector: expected ({self.channels}, samples), got {block.shape}")
-        if x.dtype != np.int16 and not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"DtmfDetector: int16 or float samples, got {x.dtype}")
-        data = np.concatenate([self._pending, x.astype(np.float64)], axis=1)
+        x = as_block(block, self.channels, "DtmfDetector.process")
+        data = np.concatenate([self._pending, x], axis=1)
         h = data.shape[1] // SUB
         self._pending = data[:, h * SUB :]
         if h == 0:

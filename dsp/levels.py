@@ -41,6 +41,7 @@ import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import lfilter
 
+from dsp.blocks import as_block
 from dsp.g711 import DBM0_RMS_ALAW, DBM0_RMS_ULAW
 
 __all__ = [
@@ -70,18 +71,6 @@ def _reference(law: Law) -> float:
     raise ValueError(f"law must be 'ulaw' or 'alaw', got {law!r}")
 
 
-def _as_2d(x: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"expected a numpy ndarray, got {type(x).__name__}")
-    if x.dtype != np.int16 and not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"expected int16 or floating samples, got {x.dtype}")
-    if x.ndim == 1:
-        return x[None, :]
-    if x.ndim != 2:
-        raise ValueError(f"expected (channels, samples), got shape {x.shape}")
-    return x
-
-
 def _power_db(power: FloatArray, ref_rms: float, floor_db: float) -> FloatArray:
     with np.errstate(divide="ignore"):
         db = 10.0 * np.log10(power / (ref_rms * ref_rms))
@@ -89,7 +78,7 @@ def _power_db(power: FloatArray, ref_rms: float, floor_db: float) -> FloatArray:
 
 
 def _mean_power(x: npt.NDArray[np.generic]) -> FloatArray:
-    v = _as_2d(x).astype(np.float64)
+    v = as_block(x, None, "levels")
     if v.shape[1] == 0:
         return np.zeros(v.shape[0])
     power: FloatArray = np.einsum("cs,cs->c", v, v) / v.shape[1]
@@ -174,7 +163,7 @@ class PowerMeter:
 
     def process(self, block: npt.NDArray[np.generic]) -> FloatArray:
         """Feed (channels, samples); return the level of each channel in dBm0 after it."""
-        v = _as_2d(block).astype(np.float64)
+        v = as_block(block, None, "PowerMeter.process")
         if v.shape[0] != self.channels:
             raise ValueError(f"PowerMeter: block has {v.shape[0]} channels, meter {self.channels}")
         if v.shape[1] == 0:
@@ -233,7 +222,7 @@ class ActiveSpeechLevel:
         self._hist[sl] = -1
 
     def process(self, block: npt.NDArray[np.generic]) -> npt.NDArray[np.bool_]:
-        v = _as_2d(block).astype(np.float64)
+        v = as_block(block, None, "ActiveSpeechLevel.process")
         c, n = v.shape
         if c != self.channels:
             raise ValueError(f"ActiveSpeechLevel: block has {c} channels, meter {self.channels}")

@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.answer_tone import AnswerTone, AnswerToneDetector, answer_tone
+from dsp.blocks import as_block
 from dsp.dtmf import EventKind
 from dsp.levels import Law, dbm0_to_rms
 
@@ -284,14 +285,8 @@ class CallProgressDetector:
 
     # ----------------------------------------------------------- front end
     def process(self, block: npt.NDArray[np.generic]) -> list[ProgressEvent]:
-        if not isinstance(block, np.ndarray):
-            raise TypeError("CallProgressDetector.process: expected an ndarray")
-        x = block[None, :] if block.ndim == 1 else block
-        if x.ndim != 2 or x.shape[0] != self.channels:
-            raise ValueError(f"CallProgressDetector: expected ({self.channels}, samples), got {block.shape}")
-        if x.dtype != np.int16 and not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"CallProgressDetector: int16 or float samples, got {x.dtype}")
-        data = np.concatenate([self._pending, x.astype(np.float64)], axis=1)
+        x = as_block(block, self.channels, "CallProgressDetector.process")
+        data = np.concatenate([self._pending, x], axis=1)
         h = data.shape[1] // SUB
         self._pending = data[:, h * SUB :]
         if h == 0:
