@@ -64,6 +64,7 @@ from .codes import (
     service_type,
 )
 from .facility import (
+    NI2_INFORMATION_FOLLOWING,
     Facility,
     Invoke,
     NameOp,
@@ -112,6 +113,7 @@ from .numbers import (
 
 __all__ = [
     "MANDATORY",
+    "NI2_INFORMATION_FOLLOWING",
     "BearerCapability",
     "CallState",
     "CallStateValue",

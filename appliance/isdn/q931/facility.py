@@ -37,6 +37,11 @@ class Profile(IntEnum):
     NETWORKING_EXTENSIONS = 0x1F
 
 
+# NI-2 "InformationFollowing" (the calling name comes in a later FACILITY), the
+# global operation value libpri 1.6 sends for it in SETUP.
+NI2_INFORMATION_FOLLOWING: tuple[int, ...] = (1, 2, 840, 10005, 0, 4)
+
+
 class NameOp(IntEnum):
     """ECMA-164 name operations (local values)."""
 
@@ -229,6 +234,11 @@ class Facility(VariableIE):
 
     def invokes(self) -> tuple[Invoke, ...]:
         return tuple(c for c in self.components if isinstance(c, Invoke))
+
+    @property
+    def name_follows(self) -> bool:
+        """True if this IE announces that the calling name follows (NI-2)."""
+        return any(inv.opcode == NI2_INFORMATION_FOLLOWING for inv in self.invokes())
 
     def names(self) -> list[tuple[NameOp, PartyName]]:
         """Every name operation invoked in this IE, decoded (malformed names skipped)."""

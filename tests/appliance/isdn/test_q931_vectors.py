@@ -106,3 +106,16 @@ def test_live_libpri_capture_round_trips(name: str) -> None:
         m = decode_message(raw, variant=VARIANTS[name])
         assert m.encode() == raw
         assert not m.invalid()
+
+
+def test_ni2_name_follows_in_facility() -> None:
+    msgs = decoded("ni2")
+    setups = [m for m in msgs if m.type is MessageType.SETUP]
+    incoming = setups[1]  # network to user: name announced, then sent in FACILITY
+    fac = incoming.get(Facility)
+    assert fac is not None and fac.name_follows and not fac.names()
+    later = next(m for m in msgs if m.type is MessageType.FACILITY
+                 and m.call_ref == incoming.call_ref)
+    f2 = later.get(Facility)
+    assert f2 is not None
+    assert [(op, pn.text) for op, pn in f2.names()] == [(NameOp.CALLING_NAME, "Bob Jones")]
