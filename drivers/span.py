@@ -457,6 +457,7 @@ class SpanState:
         self.counters = Counters()
         self._reported = Counters()
         self._logged = Counters()
+        self._dirty = False
         self._logged_at = -1e18
         self.timing, self.timing_warning = resolve_timing(params.side, params.timing)
         if self.timing_warning:
@@ -476,14 +477,16 @@ class SpanState:
 
     def count(self, **inc: int) -> None:
         """Add to counters now; the event comes from :meth:`flush_counters`."""
-        cur = self.counters.as_dict()
-        for k, v in inc.items():
-            cur[k] += v
-        self.counters = Counters(**cur)
+        if any(inc.values()):
+            self.counters = replace(self.counters, **{
+                k: getattr(self.counters, k) + v for k, v in inc.items()})
+            self._dirty = True
 
     def set_counters(self, **absolute: int) -> None:
         """Set counters read as totals from elsewhere (DAHDI_SPANSTAT)."""
-        self.counters = replace(self.counters, **absolute)
+        if any(getattr(self.counters, k) != v for k, v in absolute.items()):
+            self.counters = replace(self.counters, **absolute)
+            self._dirty = True
 
     def flush_counters(self, now: float) -> list[SpanEvent]:
         """One CountersChanged for everything counted since the last flush.
@@ -491,6 +494,9 @@ class SpanState:
         The log gets the changes at most once per ``LOG_INTERVAL`` seconds
         (summed), so a span that slips every block does not flood it.
         """
+        if not self._dirty:
+            return []
+        self._dirty = False
         delta = self.counters - self._reported
         if not delta.nonzero():
             return []
