@@ -237,34 +237,21 @@ class PlayoutBuffer:
 
     def pull(self, n: int) -> Frames:
         """The next ``n`` frames to play (idle where none)."""
-        if self.play is not None and not self.priming and self.depth >= n:
-            # Fast path: n frames due and buffered (some may be gaps: lost).
-            slots = (self.play + np.arange(n)) % self.capacity
-            have = self._have[slots]
-            out = self._buf[slots]
-            if not have.all():
-                out[~have] = self.idle
-                self.stats.lost_frames += int(n - have.sum())
-            self._have[slots] = False
-            self.play += n
-            return out
         out = np.full((n, self.timeslots), self.idle, dtype=np.uint8)
-        if self.play is None:
-            return out
-        for i in range(n):
-            if self.priming:
-                continue
-            if self.depth == 0:
+        i = 0
+        while i < n and self.play is not None and not self.priming:
+            if self.depth == 0:  # nothing buffered: insert idle, re-prime
                 self.stats.underflow_slips += 1
                 self.priming = True
-                continue
-            slot = self.play % self.capacity
-            if self._have[slot]:
-                out[i] = self._buf[slot]
-                self._have[slot] = False
-            else:
-                self.stats.lost_frames += 1
-            self.play += 1
+                break
+            m = min(n - i, self.depth)
+            slots = (self.play + np.arange(m)) % self.capacity
+            have = self._have[slots]
+            out[i:i + m][have] = self._buf[slots[have]]
+            self.stats.lost_frames += int(m - have.sum())  # gaps: played as idle
+            self._have[slots] = False
+            self.play += m
+            i += m
         return out
 
 
