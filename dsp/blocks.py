@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["as_block"]
+__all__ = ["as_block", "matmul_rows"]
 
 
 def as_block(block: Any, channels: int | None, name: str) -> npt.NDArray[np.float64]:
@@ -30,4 +30,20 @@ def as_block(block: Any, channels: int | None, name: str) -> npt.NDArray[np.floa
     out = x.astype(np.float64)
     if x.dtype != np.int16 and not np.isfinite(out).all():
         raise ValueError(f"{name}: samples must be finite (NaN or inf in the block)")
+    return out
+
+
+# OpenBLAS hands products above a size threshold to its thread pool, whose
+# spinning threads cost far more CPU than these small products save on a
+# 2-core box that also runs the media plane; rows in chunks stay below it.
+_ROWS_PER_PRODUCT = 128
+
+
+def matmul_rows(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """a @ b for a (rows, k) and b (k, m), computed in row chunks that BLAS runs on one thread."""
+    if a.shape[0] <= _ROWS_PER_PRODUCT:
+        return np.asarray(a @ b, dtype=np.float64)
+    out = np.empty((a.shape[0], b.shape[1]))
+    for r in range(0, a.shape[0], _ROWS_PER_PRODUCT):
+        np.matmul(a[r : r + _ROWS_PER_PRODUCT], b, out=out[r : r + _ROWS_PER_PRODUCT])
     return out

@@ -60,7 +60,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from dsp.blocks import as_block
+from dsp.blocks import as_block, matmul_rows
 from dsp.levels import Law, dbm0_to_rms
 
 __all__ = [
@@ -252,7 +252,7 @@ class DtmfDetector:
         # DFT of each 5 ms at absolute phase: S[c, m, f]
         starts = p0 + SUB * np.arange(h)
         phase = np.exp(-2j * np.pi * ((starts[:, None] * _FREQS[None, :]) % SAMPLE_RATE) / SAMPLE_RATE)
-        ri = frames.reshape(-1, SUB) @ _BASIS_RI
+        ri = matmul_rows(frames.reshape(-1, SUB), _BASIS_RI)
         nf = len(_FREQS)
         s = (ri[:, :nf] + 1j * ri[:, nf:]).reshape(self.channels, h, nf) * phase[None, :, :]
         e = np.einsum("chs,chs->ch", frames, frames)

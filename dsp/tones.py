@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.answer_tone import AnswerTone, AnswerToneDetector, answer_tone
-from dsp.blocks import as_block
+from dsp.blocks import as_block, matmul_rows
 from dsp.dtmf import EventKind
 from dsp.levels import Law, dbm0_to_rms
 
@@ -295,7 +295,7 @@ class CallProgressDetector:
         starts = self._pos + SUB * np.arange(h)
         self._pos += h * SUB
         phase = np.exp(-2j * np.pi * ((starts[:, None] * self._freqs[None, :]) % SAMPLE_RATE) / SAMPLE_RATE)
-        ri = frames.reshape(-1, SUB) @ self._basis_ri
+        ri = matmul_rows(frames.reshape(-1, SUB), self._basis_ri)
         nf = len(self._freqs)
         s = (ri[:, :nf] + 1j * ri[:, nf:]).reshape(self.channels, h, nf) * phase[None]
         e = np.einsum("chs,chs->ch", frames, frames)
