@@ -12,6 +12,7 @@ mixed in; channels per core = channels x 20 ms / time per call.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -36,7 +37,7 @@ BLOCK = 160
 DECODE_TARGET = 500.0  # Msamples/s, issue 3
 
 
-def _best_rate(fns: list[Callable[[], Any]], samples: int, rounds: int = 15, budget_s: float = 0.02) -> list[float]:
+def _best_rate(fns: list[Callable[[], Any]], samples: int, rounds: int = 30, budget_s: float = 0.02) -> list[float]:
     """Msamples/s of each fn, best of `rounds` interleaved rounds of about `budget_s` each."""
     counts = []
     for fn in fns:
@@ -105,6 +106,8 @@ def _g711_table() -> Table:
             "tdmgw: ndarray in, new ndarray out; 'out=' writes into a preallocated array",
             "audioop: bytes in, bytes out, same 4,800 samples per call, interleaved rounds, best round",
             "transcoding has no audioop call; the peer column is decode-then-encode (which G.711 Tables 3/4 are not)",
+            "times are process CPU time (time.process_time), so other processes' load on the machine counts less;"
+            f" load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         ],
         targets=targets,
     )
