@@ -57,7 +57,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import dahdi_abi as abi
-from .span import Alarm, Block, FrameError, Span, SpanError, SpanParams, TimingWarning, check_frame
+from .span import (
+    Alarm,
+    Block,
+    FrameError,
+    Span,
+    SpanError,
+    SpanParams,
+    Timing,
+    TimingWarning,
+    check_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +297,7 @@ class DahdiSpan(Span):
         self.events_seen: dict[str, int] = {}
         self.tx_full = 0
         self._spanstat_due = False
+        self._clock_warned = False
         self.running = False
 
     def now(self) -> float:
@@ -541,6 +552,18 @@ class DahdiSpan(Span):
         now = self.now()
         self._emit(self.state.set_alarms(alarms_from_dahdi(info.alarms), now))
         self._emit(self.state.flush_counters(now))
+        self._check_clock(info, now)
+
+    def _check_clock(self, info: abi.SpanInfo, now: float) -> None:
+        """Line-timed, no alarm, yet DAHDI free-runs (syncsrc 0): system.conf gave timing 0."""
+        free = (self.state.timing is Timing.LINE and not info.alarms and info.syncsrc == 0)
+        if free and not self._clock_warned:
+            msg = (f"span {self.name} should take timing from the line, but DAHDI runs on its "
+                   "own clock (syncsrc 0): give it a non-zero timing in system.conf "
+                   "(tdmgw dahdi-config does)")
+            log.warning("%s", msg)
+            self._emit([TimingWarning(self.name, now, msg)])
+        self._clock_warned = free
 
     def _periodic(self) -> None:
         if not self.running or self._loop is None:
@@ -555,7 +578,7 @@ class DahdiSpan(Span):
             "basechan": self.basechan,
             "dchannel": (self.basechan + self.params.dchannel - 1) if self.params.dchannel else None,
             "description": info.desc if info else None,
-            "syncsrc": info.syncsrc if info else None,
+            "syncsrc": info.syncsrc if info else None,  # span DAHDI takes its clock from; 0: own
             "dahdi_alarms": f"{info.alarms:#x}" if info else None,
             "events": dict(self.events_seen),
             "padded_samples": self.asm.padded,

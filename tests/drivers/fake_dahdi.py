@@ -56,6 +56,7 @@ class FakeDahdi:
         self.ioctl_log: list[tuple[int, str, bytes]] = []
         self.alarms = 0
         self.bpv = self.crc4 = self.fas = 0
+        self.syncsrc = spanno  # the span DAHDI takes its clock from (0: its own)
         self.proc_text = f"Span {spanno}: FAKE/0 \"Fake span\"\n\n"
         self.files: dict[str, str] = {}
         self.doorbell = os.eventfd(0, os.EFD_NONBLOCK)
@@ -139,6 +140,7 @@ class FakeDahdi:
             from dataclasses import replace
             return replace(info, name="FAKE/0", desc="Fake span", alarms=self.alarms,
                            bpvcount=self.bpv, crc4count=self.crc4, fascount=self.fas,
+                           syncsrc=self.syncsrc,
                            totalchans=len(self.channels)).pack()
         elif name == "DAHDI_SPECIFY":
             raise OSError(errno.EINVAL, "already specified")

@@ -283,6 +283,20 @@ def test_non_default_timing_is_warned_about() -> None:
     span.close()
 
 
+def test_free_running_when_it_should_be_line_timed_is_warned_about() -> None:
+    span, dev, rec = make()  # user side: line timing
+    dev.syncsrc = 0
+    span.open()
+    (w,) = [e for e in rec.events if isinstance(e, TimingWarning)]
+    assert "syncsrc 0" in w.message
+    span.poll_spanstat()
+    assert len([e for e in rec.events if isinstance(e, TimingWarning)]) == 1  # once, not per poll
+    dev.syncsrc = 1
+    span.poll_spanstat()
+    assert span.detail()["syncsrc"] == 1
+    span.close()
+
+
 def test_alarm_bits_and_proc_parsing() -> None:
     assert alarms_from_dahdi(0) == Alarm.NONE
     assert alarms_from_dahdi(abi.SpanAlarm.BLUE | abi.SpanAlarm.LFA) == Alarm.BLUE | Alarm.LOF
