@@ -89,10 +89,22 @@ class VirtualEndpoint(Span):
         udp = socket.socket(socket.AF_INET6 if ":" in self.vp.bchannel_local[0] else socket.AF_INET,
                             socket.SOCK_DGRAM)
         udp.setblocking(False)
-        udp.bind(self.vp.bchannel_local)
+        try:
+            udp.bind(self.vp.bchannel_local)
+        except OSError as e:
+            udp.close()
+            raise SpanError(f"span {self.name}: cannot bind B-channel UDP "
+                            f"{self.vp.bchannel_local[0]}:{self.vp.bchannel_local[1]}: {e}") from e
         self._udp = udp
         self._loop.add_reader(udp.fileno(), self._on_udp)
-        self._start_dchannel()
+        try:
+            self._start_dchannel()
+        except Exception as e:
+            await self.stop()  # nothing left bound or registered
+            if isinstance(e, OSError):
+                raise SpanError(f"span {self.name}: D-channel socket {self.vp.dchannel_socket}: "
+                                f"{e}") from e
+            raise
         self._emit(self.state.set_alarms(Alarm.RED if self._conn is None else Alarm.NONE,
                                          self._loop.time()))
         self.running = True

@@ -31,6 +31,7 @@ from drivers.span import (
     CountersChanged,
     Side,
     Span,
+    SpanError,
     SpanEvent,
     SpanParams,
     SpanType,
@@ -338,3 +339,24 @@ async def test_bad_frames_and_packets_are_counted_and_dropped(tmp_path: Path) ->
         s.close()
         u.close()
         await gw.stop()
+
+
+@run
+async def test_start_errors_say_what_and_where(tmp_path: Path) -> None:
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind((LO, 0))
+    try:
+        p = params("gw", Side.USER, str(tmp_path / "d.sock"))
+        p = p.with_(virtual=VirtualParams(p.virtual.dchannel_socket, busy.getsockname(),  # type: ignore[union-attr]
+                                          (LO, 9), 8, 4))
+        with pytest.raises(SpanError, match="cannot bind B-channel UDP 127.0.0.1"):
+            await VirtualSpan(p).start()
+        gw = VirtualSpan(params("gw", Side.USER, str(tmp_path / "missing" / "d.sock")))
+        with pytest.raises(SpanError, match="D-channel socket .*missing"):
+            await gw.start()
+        (tmp_path / "file").write_text("not a socket")
+        with pytest.raises(SpanError, match="exists and is not a socket"):
+            await VirtualSpan(params("gw", Side.USER, str(tmp_path / "file"))).start()
+        assert (tmp_path / "file").read_text() == "not a socket"  # left alone
+    finally:
+        busy.close()
