@@ -52,6 +52,8 @@ U8 = npt.NDArray[np.uint8]
 I16 = npt.NDArray[np.int16]
 _HDR = struct.Struct("!BBHII")
 ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
+_ULAW = g711.ulaw_decode(np.arange(256, dtype=np.uint8))  # G.711 decoder tables for single packets
+_ALAW = g711.alaw_decode(np.arange(256, dtype=np.uint8))
 
 
 def _decoder(law: str) -> Callable[[U8], I16]:
@@ -91,7 +93,7 @@ class SpanEngine:
         if dtmf:
             self.det = DtmfDetector(channels, law=dlaw)
         self.gen = DtmfGenerator(channels, law=dlaw)
-        self.det_min = 80
+        self.det_min = 160
         self._det_buf: list[I16] = []
         self._det_n = 0
         self._playing: set[int] = set()  # channels with an in-band digit toward the PBX
@@ -101,6 +103,7 @@ class SpanEngine:
         self.acc_codes = np.zeros((channels, ACC), dtype=np.uint8)
         self.samples = 0  # span samples processed (the media clock)
         self.t_tick = clock()
+        self.t_now = self.t_tick  # when the current batch of datagrams was read
         self.t_write = self.t_tick
         self._groups: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream]]] = []
         self._transparent = np.zeros(channels, dtype=bool)
@@ -228,10 +231,12 @@ class SpanEngine:
                 c.dropped_malformed += 1
                 return
             codes = np.frombuffer(payload, dtype=np.uint8)
-            lin = g711.ulaw_decode(codes) if s.codec is Codec.PCMU else g711.alaw_decode(codes)
+            lin = (_ULAW if s.codec is Codec.PCMU else _ALAW).take(codes)
             verdict = self.jb.put(ch, ts, lin, marker, elapsed)
             st.cn_active = False
-            if verdict != "duplicate":
+            if verdict != "duplicate" and not seq & 3:
+                # latency is sampled on one packet in four: enough for p99, cheap at 240 calls
+                st.latency.rtp_socket.add((self.t_now - arrival) * 1000.0)
                 st.latency.rtp_jitter.add(self.jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
                 q = self._pending_lat.setdefault(ch, deque(maxlen=8))
                 q.append((self.jb.extend(ch, ts), arrival))
@@ -326,15 +331,8 @@ class SpanEngine:
         sin = self._decode(rx)
         sout = self.ec.process(rin, sin) if self.ec is not None else sin
         if self.det is not None:
-            # the detector works in 5 ms steps and pays per call: feed it 10 ms or more at a time
             self._det_buf.append(sout)
             self._det_n += n
-            if self._det_n >= self.det_min:
-                block = self._det_buf[0] if len(self._det_buf) == 1 else np.concatenate(self._det_buf, axis=1)
-                self._det_buf = []
-                self._det_n = 0
-                for ev in self.det.process(block):
-                    self._detected(ev)
         mute = [st.row for st in self.streams
                 if st is not None and st.dtmf_digit is not None and st.spec.dtmf_mute]
         if mute:
@@ -356,6 +354,22 @@ class SpanEngine:
         self.ticks += 1
         self.tick_ms = dt * 1000.0
         return out
+
+    def after_send(self) -> None:
+        """Work that need not delay this block's packets: in-band DTMF detection.
+
+        The detector works in 5 ms steps and pays per call, so it is fed 20 ms at a
+        time (half the cost of 5 ms feeds at 240 calls); a digit found here is muted
+        and sent as RFC 4733 from the next packet on (the detector itself needs 40 ms
+        of tone to accept a digit, Q.24).
+        """
+        if self.det is None or self._det_n < self.det_min:
+            return
+        block = self._det_buf[0] if len(self._det_buf) == 1 else np.concatenate(self._det_buf, axis=1)
+        self._det_buf = []
+        self._det_n = 0
+        for ev in self.det.process(block):
+            self._detected(ev)
 
     def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], a: int,
                  out: list[tuple[Stream, bytes]], now: float, late: int) -> None:

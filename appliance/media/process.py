@@ -213,6 +213,7 @@ class MediaServer:
                 continue
             eng.sent(st, built, time.monotonic())
         h.max_tick_ms = max(h.max_tick_ms, (time.monotonic() - now) * 1000.0)
+        eng.after_send()
         if eng.events:
             self._flush_events(eng.take_events())
 
@@ -222,6 +223,7 @@ class MediaServer:
             return
         off = self._clock_off
         eng = h.engine
+        eng.t_now = now
         for fd, _ in ready:
             item = h.calls_by_fd.get(fd)
             if item is None:
@@ -246,13 +248,16 @@ class MediaServer:
                 if is_rtcp:
                     eng.receive_rtcp(call.stream, data, a, now)
                 else:
-                    call.stream.latency.rtp_socket.add((now - arrival) * 1000.0)
                     eng.receive_rtp(call.stream, data, a, arrival)
 
     # ------------------------------------------------------------ control
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.append(writer)
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await self._serve_client(reader, writer)
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
                 try:
@@ -288,7 +293,10 @@ class MediaServer:
             cid = msg.get("call_id")
             if cid is not None:
                 c = self.calls[cid]
-                return c.engine.stream_stats(c.stream)
+                d = c.engine.stream_stats(c.stream)
+                if msg.get("raw"):
+                    d["raw_ms"] = c.stream.latency.raw()
+                return d
             return self.process_stats()
         if op == "play_digits":
             c = self.calls[msg["call_id"]]
@@ -306,16 +314,23 @@ class MediaServer:
         raise ValueError(f"unknown op {op!r}")
 
     def process_stats(self) -> dict[str, Any]:
+        """Process figures; `max_tick_ms` is the longest block since the previous call."""
         wall = time.monotonic() - self.started
-        return {
+        out = {
             "pid": os.getpid(),
             "calls": len(self.calls),
+            "cpu_s": time.process_time(),
+            "monotonic": time.monotonic(),
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
+                        "clock_t0": getattr(g.spans[0], "t0", None),
                         "max_tick_ms": round(g.max_tick_ms, 3), "last_tick_ms": round(g.engine.tick_ms, 3),
                         "calls": sum(1 for s in g.engine.streams if s is not None)}
                        for g in self.groups],
         }
+        for g in self.groups:
+            g.max_tick_ms = 0.0
+        return out
 
     def _bind_pair(self, host: str, port: int) -> tuple[socket.socket, socket.socket]:
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -444,8 +459,13 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
     logging.basicConfig(level=options.get("log_level", "INFO"))
     params = [(SpanParams(**_span_kwargs(p)), extra) for p, extra in spans]
     if options.get("realtime"):
+        # SCHED_FIFO keeps other work off the media loop; only for a media process that has
+        # headroom (an RT process that cannot keep up starves the machine: use "nice" then)
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    elif options.get("nice"):
+        with contextlib.suppress(OSError):
+            os.nice(int(options["nice"]))
 
     async def main() -> None:
         srv = MediaServer(params, port_min=options.get("port_min", 10000),

@@ -53,3 +53,16 @@ def level_and_freq(x: np.ndarray) -> tuple[float, float]:
     rms = float(np.sqrt(np.mean(x**2)))
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return 20 * np.log10(max(rms, 1e-9) / DBM0), float(np.argmax(spec) * 8000 / len(x))
+
+
+def robust_level_and_freq(x: np.ndarray, frame: int = 800) -> tuple[float, float]:
+    """Median over 100 ms frames of (dBm0, peak Hz): a late packet or a concealed gap on a
+    loaded machine does not move it, a wrong level or frequency does."""
+    lv, fr = [], []
+    for i in range(0, len(x) - frame + 1, frame):
+        seg = x[i : i + frame]
+        rms = float(np.sqrt(np.mean(seg**2)))
+        spec = np.abs(np.fft.rfft(seg * np.hanning(frame), 8 * frame))
+        lv.append(20 * np.log10(max(rms, 1e-9) / DBM0))
+        fr.append(float(np.argmax(spec) * 8000 / (8 * frame)))
+    return float(np.median(lv)), float(np.median(fr))

@@ -58,6 +58,7 @@ class Harness:
             written: list[np.ndarray] = []
             for _s, d in self.e.tick(rx, self.now, written.append):
                 self.out.append(rtp.decode(d))
+            self.e.after_send()
             self.tx.append(self._dec(written[0][0]))
             self.k += 1
 
