@@ -1,0 +1,1 @@
+"""sipp (Debian sip-tester) as an independent SIP peer: XML scenarios and a runner."""
