@@ -307,6 +307,13 @@ class Rig:
         self.run(lambda: not self.ctl.calls() and self.ctl.pool.all_idle() and self.app.idle(),
                  timeout)
         self.ctl.check()
+        released: set[int] = set()
+        for e in self.events:  # each call ends with one Released, and nothing after it
+            cid = getattr(e, "call_id", None)
+            if cid is not None and not isinstance(e, E.ProtocolError):
+                assert cid not in released, f"event after Released: {e}"
+                if isinstance(e, E.Released):
+                    released.add(cid)
         assert not self.ctl.calls(), f"our calls left: {self.ctl.calls()}"
         assert self.ctl.pool.all_idle(), (self.ctl.pool.busy_numbers(),
                                           self.ctl.pool.restarting())

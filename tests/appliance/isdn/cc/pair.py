@@ -120,7 +120,24 @@ class Pair:
         self.user.ctl.check()
         self.net.ctl.check()
 
+    def assert_lifecycles(self) -> None:
+        """Every call that showed up ends with exactly one Released, and nothing after it."""
+        for s in (self.user, self.net):
+            released: set[int] = set()
+            for e in s.events:
+                cid = getattr(e, "call_id", None)
+                if cid is None:
+                    continue
+                assert cid not in released or isinstance(e, E.ProtocolError), \
+                    (s.name, "event after Released", e)
+                if isinstance(e, E.Released):
+                    released.add(cid)
+            live = set(s.ctl.calls())
+            seen = {e.call_id for e in s.events if isinstance(e, E.IncomingCall)}
+            assert seen - live <= released, (s.name, seen - live - released)
+
     def assert_idle(self) -> None:
+        self.assert_lifecycles()
         self.check()
         for s in (self.user, self.net):
             assert not s.ctl.calls(), f"{s.name} still has calls {s.ctl.calls()}"

@@ -246,6 +246,7 @@ def test_status_enquiry_null_far_end_clears_stale_call() -> None:
     assert ch is not None
     p.net.ctl.pool[ch].state = p.net.ctl.pool[ch].state.IDLE
     p.net.ctl.pool[ch].owner = None
+    p.net.events.clear()  # its record of the call went with it
     p.do(p.user, "status_enquiry", ucid)
     assert p.user.last(E.Released).call_id == ucid
     p.assert_idle()

@@ -188,6 +188,7 @@ def test_random_sequences_keep_invariants_and_end_idle(variant: Variant,
                     break
     p.advance(1000.0)
     p.check()
+    p.assert_lifecycles()
     for s in (p.user, p.net):
         assert not s.ctl.calls(), (s.name, s.ctl.calls())
         assert s.ctl.pool.all_idle(), (s.name, s.ctl.pool.busy_numbers())
