@@ -162,6 +162,9 @@ IpAddress = Annotated[str, BeforeValidator(_ip_literal)]
 # -- timeslot lists ----------------------------------------------------------
 
 
+MAX_TIMESLOT = 31
+
+
 def parse_timeslots(value: Any) -> tuple[int, ...]:
     """Timeslots from "1-15,17-31", [1, 2, "5-9"] or [1, 2, 3]: sorted, no repeats."""
     items: list[Any]
@@ -178,6 +181,9 @@ def parse_timeslots(value: Any) -> tuple[int, ...]:
         if isinstance(item, bool):
             raise PydanticCustomError("timeslots", "{item!r} is not a timeslot", {"item": item})
         if isinstance(item, int):
+            if not 0 <= item <= MAX_TIMESLOT:
+                raise PydanticCustomError("timeslots", "timeslot {item} is outside 0..{max}",
+                                          {"item": item, "max": MAX_TIMESLOT})
             out.append(item)
             continue
         if not isinstance(item, str):
@@ -191,6 +197,9 @@ def parse_timeslots(value: Any) -> tuple[int, ...]:
         hi = int(m.group(2)) if m.group(2) else lo
         if hi < lo:
             raise PydanticCustomError("timeslots", "range {item!r} runs backwards", {"item": item})
+        if hi > MAX_TIMESLOT:
+            raise PydanticCustomError("timeslots", "timeslot {hi} is above {max} (E1 has 31)",
+                                      {"hi": hi, "max": MAX_TIMESLOT})
         out.extend(range(lo, hi + 1))
     if len(set(out)) != len(out):
         dup = sorted({t for t in out if out.count(t) > 1})

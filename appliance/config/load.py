@@ -275,7 +275,10 @@ def _line_of(key: str, lines: dict[str, int]) -> int | None:
     while probe:
         if probe in lines:
             return lines[probe]
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        if shorter == probe:
+            break
+        probe = shorter
     return None
 
 

@@ -154,7 +154,8 @@ class SpanConfig(Section):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        kind = data.get("type") if data.get("type") in TIMESLOTS else "T1"
+        given = data.get("type")
+        kind = given if isinstance(given, str) and given in TIMESLOTS else "T1"
         data.setdefault("framing", DEFAULT_FRAMING[kind])
         data.setdefault("coding", DEFAULT_CODING[kind])
         data.setdefault("law", DEFAULT_LAW[kind])
@@ -165,7 +166,8 @@ class SpanConfig(Section):
             d = data["dchannel"] if isinstance(data["dchannel"], int) else DEFAULT_DCHANNEL[kind]
             data["bchannels"] = [t for t in range(1, TIMESLOTS[kind] + 1) if t != d]
         data.setdefault("hunting", "ascending" if data.get("side") == "network" else "descending")
-        if not data.get("name") and isinstance(data.get("number"), int):
+        number = data.get("number")
+        if not data.get("name") and isinstance(number, int) and not isinstance(number, bool):
             data["name"] = f"span{data['number']}"
         if data.get("driver") == "dahdi" and "dahdi" not in data:
             data["dahdi"] = {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.cli import main
 from appliance.config import Apply, ConfigError, load, loads
@@ -260,3 +263,44 @@ def test_env_list_override_takes_json(monkeypatch: pytest.MonkeyPatch) -> None:
     out = problems(span())
     assert out == ["environment TDMGW_SPANS: spans = '[{\"number\": 2,': expected JSON for a "
                    "list or table setting (e.g. '[{...}]')"]
+
+
+@settings(max_examples=150)
+@given(st.randoms(use_true_random=False), st.integers(min_value=0, max_value=4))
+def test_fuzz_mutated_configs_give_config_errors_only(rnd: random.Random, which: int) -> None:
+    """Whatever the file holds, loading returns a config or raises ConfigError, and every
+    problem renders with its source."""
+    from tests.appliance.config_mutations import mutate, seeds
+
+    pool = seeds()
+    text = mutate(rnd, pool[which % len(pool)])
+    try:
+        loaded = loads(text, source="fuzz.toml")
+    except ConfigError as exc:
+        assert exc.problems
+        for p in exc.problems:
+            assert str(p).startswith(("fuzz.toml", "environment"))
+    else:
+        from appliance.config.report import summary
+
+        assert summary(loaded)
+
+
+def test_huge_timeslot_range_is_refused_quickly() -> None:
+    """Found by the fuzzer: "1-99999999999" once expanded the whole range in memory."""
+    out = problems(span(extra='bchannels = "1-99999999999"'))
+    assert any("timeslot 99999999999 is above 31" in p for p in out)
+
+
+def test_error_for_a_key_the_line_scanner_cannot_place() -> None:
+    """Found by the fuzzer: a top-level key missing from the scanned lines once looped."""
+    from appliance.config.load import _line_of
+
+    assert _line_of("spam", {}) is None
+    assert _line_of("sip.trunks[0].name", {"sip": 3}) == 3
+
+
+def test_table_where_a_string_belongs() -> None:
+    """Found by the fuzzer: `type = {a = 1}` once raised TypeError in the defaults step."""
+    out = problems(span().replace('type = "T1"', "type = {a = 1}"))
+    assert any("spans[0].type = {...}: expected 'T1' or 'E1'" in p for p in out), out
