@@ -78,6 +78,7 @@ class Core:
         self._reported_drops = 0
         self._last_drop_log = 0.0
         self.watchdog_pings = 0
+        self._last_status_line = ""
         self.part_specs: list[str] = list(PARTS) if parts is None else parts
         self.part_states: dict[str, str] = {}
 
@@ -160,6 +161,10 @@ class Core:
         msg = Status(self._status_seq, time.time(), self.board.snapshot())
         self.console_status.send(msg)
         self.cti_status.send(msg)
+        line = self._status_line(msg.snapshot)
+        if line != self._last_status_line:
+            self._last_status_line = line
+            self.notifier.status(line)
         drops = sum(s.stats.dropped for s in (self.cti_events, self.cti_status, self.console_status))
         now = time.monotonic()
         if drops > self._reported_drops and now - self._last_drop_log > 10:
@@ -179,11 +184,14 @@ class Core:
                           self.media.beat_age())
             await asyncio.sleep(interval)
 
-    def _status_line(self) -> str:
-        snap_spans = self.board.snapshot()["spans"]
-        up = sum(1 for s in snap_spans if s["state"] == "up")
-        calls = len(self.board.active_calls())
-        return f"spans {up}/{len(snap_spans)} up, {calls} active call(s)"
+    def _status_line(self, snapshot: dict[str, Any] | None = None) -> str:
+        """The STATUS= text of `systemctl status tdmgw-core`."""
+        snap = snapshot if snapshot is not None else self.board.snapshot()
+        spans = snap["spans"]
+        up = sum(1 for s in spans if s["state"] == "up")
+        calls = snap["calls"]
+        return (f"spans {up}/{len(spans)} up, {calls['active']} active call(s), "
+                f"{calls['completed']} completed")
 
     def _core_section(self) -> dict[str, Any]:
         return {
