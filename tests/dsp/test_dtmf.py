@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 
 import numpy as np
@@ -19,6 +18,7 @@ from dsp.dtmf import (
     dtmf_tone,
 )
 from tests.dsp.signals import music_like, speech_like, to_int16, white_noise
+from tests.dsp.spandsp_peer import dtmf_rx, dtmf_tx
 
 FS = 8000
 
@@ -228,67 +228,22 @@ def test_talk_off_music_like() -> None:
 
 
 # ------------------------------------------------------------ spandsp peer
-def _spandsp() -> ctypes.CDLL:
-    sp = ctypes.CDLL("libspandsp.so.2")
-    sp.dtmf_tx_init.restype = ctypes.c_void_p
-    sp.dtmf_tx_init.argtypes = [ctypes.c_void_p]
-    sp.dtmf_tx_put.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    sp.dtmf_tx_set_level.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    sp.dtmf_tx_set_timing.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    sp.dtmf_tx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
-    sp.dtmf_tx_free.argtypes = [ctypes.c_void_p]
-    sp.dtmf_rx_init.restype = ctypes.c_void_p
-    sp.dtmf_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    sp.dtmf_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
-    sp.dtmf_rx_get.restype = ctypes.c_size_t
-    sp.dtmf_rx_get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-    sp.dtmf_rx_free.argtypes = [ctypes.c_void_p]
-    return sp
-
-
-def _spandsp_tx(digits: str, level: int, twist: int, on_ms: int, off_ms: int) -> np.ndarray:
-    sp = _spandsp()
-    s = sp.dtmf_tx_init(None)
-    sp.dtmf_tx_set_level(s, level, twist)
-    sp.dtmf_tx_set_timing(s, on_ms, off_ms)
-    sp.dtmf_tx_put(s, digits.encode(), -1)
-    buf = np.zeros(len(digits) * (on_ms + off_ms) * 8 + 800, np.int16)
-    sp.dtmf_tx(s, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(buf))
-    sp.dtmf_tx_free(s)
-    return buf
-
-
-def _spandsp_rx(x: np.ndarray) -> str:
-    sp = _spandsp()
-    s = sp.dtmf_rx_init(None, None, None)
-    x = np.ascontiguousarray(x, np.int16)
-    out = ""
-    for k in range(0, len(x), 160):
-        chunk = np.ascontiguousarray(x[k : k + 160])
-        sp.dtmf_rx(s, chunk.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), len(chunk))
-        buf = ctypes.create_string_buffer(128)
-        n = sp.dtmf_rx_get(s, buf, 127)
-        out += buf.raw[:n].decode()
-    sp.dtmf_rx_free(s)
-    return out
-
-
 @pytest.mark.peer
 @pytest.mark.parametrize(("level", "twist"), [(-10, 0), (-20, 2), (-26, 4), (-5, -6)])
 def test_spandsp_generated_digits(level: int, twist: int) -> None:
-    x = _spandsp_tx("0123456789*#ABCD", level, twist, 50, 55)
+    x = dtmf_tx("0123456789*#ABCD", level, twist, 50, 55)
     assert _starts(_detect(x)) == "0123456789*#ABCD"
 
 
 @pytest.mark.peer
 def test_agrees_with_spandsp_receiver_on_our_generator() -> None:
     x = to_int16(dtmf_sequence("0123456789*#ABCD", on_ms=50, off_ms=50, lead_ms=50, level_dbm0=-15))
-    assert _spandsp_rx(x) == _starts(_detect(x)) == "0123456789*#ABCD"
+    assert dtmf_rx(x) == _starts(_detect(x)) == "0123456789*#ABCD"
 
 
 @pytest.mark.peer
 def test_talk_off_no_worse_than_spandsp() -> None:
     speech, music = _talk_off_corpus()
     ours = len(_starts(_detect(np.concatenate([speech, music]))))
-    theirs = sum(len(_spandsp_rx(ch)) for ch in np.concatenate([speech, music]))
+    theirs = sum(len(dtmf_rx(ch)) for ch in np.concatenate([speech, music]))
     assert ours <= theirs
