@@ -5,14 +5,14 @@ the tone disabler state (``AnswerTone``):
 
 * ``NONE``: no answer tone (or released after one).
 * ``TONE``: 2100 Hz without phase reversals held for ``min_tone_ms`` - fax
-  CED (T.30 clause 5.2.2.1) or V.25 ANS/V.8 ANSam without reversals.  G.164
-  (tone disabler for echo suppressors) and G.168 clause 7 (non-linear
-  processor) disable on this; a G.165/G.168 echo canceller keeps running.
+  CED (T.30) or V.25 ANS / V.8 ANSam without reversals.  G.164's tone
+  disabler (echo suppressors) operates on this, and G.168 lets it disable
+  the non-linear processor; a G.165/G.168 echo canceller keeps running.
 * ``TONE_PR``: 2100 Hz with 180 degree phase reversals every 450 ms (V.25
-  clause 2.2 ANS, V.8 ANSam/), which G.165 clause 5 and G.168 clause 7 say
-  must disable the echo canceller.
+  ANS with phase reversals, V.8 ANSam with reversals), on which the tone
+  disabler of G.165 and G.168 must disable the echo canceller.
 
-Rules (G.164 clause 5, G.165 clause 5 and G.168 clause 7, V.25 clause 2):
+Rules (the tone disabler clauses of G.164, G.165 and G.168; V.25, V.8):
 
 * The tone is 2100 +/- 15 Hz (V.25); the disabler must detect 2100 +/- 21 Hz
   (G.165).  ``freq_tolerance_hz`` (default 25) is the acceptance limit of the
@@ -24,7 +24,7 @@ Rules (G.164 clause 5, G.165 clause 5 and G.168 clause 7, V.25 clause 2):
   than ``reversal_threshold_deg`` (default 110) within 20 ms.  ``TONE_PR``
   is declared on a reversal 400-500 ms after the previous one, or the first
   reversal 350-550 ms after the tone began.
-* Release (G.164 clause 5.4 / G.165): once disabled, the state holds while
+* Release (G.164 / G.165 tone disabler release): once disabled, the state holds while
   any signal above ``release_dbm0`` (default -36 dBm0, the holding band
   threshold less margin) is present - the modem's data keeps the canceller
   off - and drops to ``NONE`` after ``release_ms`` (default 250 ms, G.164's
@@ -45,8 +45,8 @@ channels as arrays; only the two 10 ms steps of a block are a Python loop.
 
 Limits: 8 kHz linear input on the 16-bit scale (int16 or float), shaped
 (channels, samples).  dBm0 uses the mu-law reference by default
-(``law="alaw"`` changes it by 0.07 dB).  ANSam's 15 Hz AM (V.8 clause 7.1)
-is tolerated, not reported separately.  The 2225 Hz Bell answer tone is not
+(``law="alaw"`` changes it by 0.07 dB).  ANSam's 15 Hz AM (V.8)
+is tolerated, not reported separately (V.8).  The 2225 Hz Bell answer tone is not
 detected.  Reversal timing has 10 ms resolution.
 """
 
@@ -95,7 +95,7 @@ def answer_tone(
 ) -> npt.NDArray[np.float64]:
     """n samples of an answer tone: CED/ANS (no reversals), ANS (V.25) or ANSam (V.8, am=True).
 
-    ANSam's envelope is 1 + 0.2 sin(2 pi 15 t) (V.8 clause 7.1), scaled so the
+    ANSam's envelope is 1 + 0.2 sin(2 pi 15 t) (V.8), scaled so the
     mean power is ``level_dbm0``.
     """
     t = np.arange(n) / SAMPLE_RATE

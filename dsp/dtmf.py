@@ -10,8 +10,9 @@ signals; ``DtmfGenerator`` plays digits into live channels block by block
 Q.23: low group 697, 770, 852, 941 Hz; high group 1209, 1336, 1477, 1633 Hz;
 digits 1 2 3 A / 4 5 6 B / 7 8 9 C / * 0 # D.
 
-Q.24 acceptance (defaults; the North American values of Q.24 Table A-1 and
-Bellcore LSSGR, all configurable):
+Q.24 acceptance (defaults: the North American values among the
+administrations' values Q.24 lists, as Bellcore LSSGR gives them; all
+configurable):
 
 * frequency: each tone within 1.5 % is accepted, beyond 3.5 % rejected
   (the limit sits at ``freq_tolerance`` = 2.5 %);

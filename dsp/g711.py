@@ -5,7 +5,7 @@ What: ``ulaw_encode``/``alaw_encode`` (int16 linear -> uint8 code),
 code converters ``ulaw_to_alaw``/``alaw_to_ulaw`` (uint8 -> uint8).
 
 How: every table is built once at import from the G.711 segment rules
-(ITU-T G.711 (11/88) clause 2, Tables 1a/1b for A-law, 2a/2b for mu-law):
+(ITU-T G.711 (11/88) clause 3, Tables 1a/1b for A-law, 2a/2b for mu-law):
 
 * Linear samples are 16-bit two's complement.  mu-law quantises the top 14
   bits (decision values up to 8159, decoder outputs times 4), A-law the top
@@ -29,7 +29,7 @@ How: every table is built once at import from the G.711 segment rules
   any A-law character).  spandsp (and the 1994 "corrected" Sun tables) use
   the optimum instead, so they differ from these tables at mu-80 and A-80.
 
-The even-bit inversion of A-law (G.711 clause 2, note to Table 1) and the
+The even-bit inversion of A-law (G.711 Table 1 notes) and the
 sign/magnitude inversion of mu-law are in the tables.  The all-zero mu-law
 character is produced (no zero-code suppression, as audioop).
 
@@ -39,7 +39,7 @@ shape; pass ``out=`` (same shape, right dtype, C-contiguous) to avoid an
 allocation per block.
 
 Levels: G.711 places 0 dBm0 3.17 dB (mu-law) / 3.14 dB (A-law) below the
-peak of the largest sine the coder carries (G.711 clause 3, Tables 5 and 6
+peak of the largest sine the coder carries (G.711 Tables 5 and 6
 give the digital milliwatt).  In this 16-bit scaling a 0 dBm0 sine has an
 RMS of ``DBM0_RMS_ULAW`` (16,020.7) or ``DBM0_RMS_ALAW`` (16,141.2); see
 ``dsp.levels``.

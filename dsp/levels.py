@@ -24,7 +24,7 @@ threshold c_j (c_j = 2^j, j = 0..15, 6.02 dB apart) when the envelope is at
 or above c_j or was so less than 200 ms (hangover) ago.  The active level is
 the power over active samples at the threshold where that power is 15.9 dB
 (margin M) above the threshold, interpolated between thresholds (P.56
-clause B.4).
+Annex B).
 
 Limits: input int16 or floating point on the 16-bit scale, shaped
 (channels, samples) (1-D is one channel); 8 kHz sampling for the time
@@ -86,7 +86,7 @@ def _mean_power(x: npt.NDArray[np.generic]) -> FloatArray:
 
 
 def dbm0(x: npt.NDArray[np.generic], law: Law = "ulaw", floor_db: float = FLOOR_DB) -> FloatArray:
-    """Mean power of each channel in dBm0 (G.711 clause 3 reference), shape (channels,)."""
+    """Mean power of each channel in dBm0 (G.711 reference), shape (channels,)."""
     return _power_db(_mean_power(x), _reference(law), floor_db)
 
 
@@ -113,7 +113,7 @@ def apply_gain(
     """Multiply int16 (channels, samples) by a gain in dB (scalar or per channel), round, saturate.
 
     Saturation clips at -32768..32767 instead of wrapping, the way a codec
-    overloads (G.711 clause 2: values beyond the top decision value code to
+    overloads (G.711 Tables 1 and 2: values beyond the top decision value code to
     the top level).
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.int16:
@@ -249,7 +249,7 @@ class ActiveSpeechLevel:
         return flags
 
     def _levels(self) -> tuple[FloatArray, FloatArray]:
-        """(active level in dB re 16-bit units^2 per channel, activity factor), P.56 B.4."""
+        """(active level in dB re 16-bit units^2 per channel, activity factor), P.56 Annex B."""
         nt = len(self.THRESHOLDS)
         c_db = 20.0 * np.log10(self.THRESHOLDS)
         with np.errstate(divide="ignore", invalid="ignore"):

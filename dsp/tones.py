@@ -16,13 +16,13 @@ it summarises; levels are per frequency, dBm0):
 country  dial                ringback                          busy                congestion
 =======  ==================  ================================  ==================  =======================
 US       350+440 continuous  440+480 2000/4000                 480+620 500/500     480+620 250/250
-         (ANSI T1.401, Bellcore LSSGR "precise tone plan"; reorder is the congestion tone)
+         (Bellcore LSSGR "precise tone plan"; reorder is the congestion tone)
 UK       350+440 continuous  400+450 400/200/400/2000          400 375/375         400 400/350/225/525
          (BT SIN 350; congestion is "equipment engaged")
 DE       425 continuous      425 1000/4000                     425 480/480         425 240/240
-         (Deutsche Telekom 1 TR 110-1)
+         (Deutsche Telekom)
 FR       440 continuous      440 1500/3500                     440 500/500         440 250/250
-         (France Telecom; E.180 Suppl. 2)
+         (France Telecom)
 =======  ==================  ================================  ==================  =======================
 
 How: every 10 ms (80 samples, absolute positions) one matrix product gives the
