@@ -325,3 +325,35 @@ def test_mandatory_ie_errors_q931_5_8_6() -> None:
     # RESTART without a restart indicator: STATUS on the global reference, cause 96
     out = p.user.ctl.receive_bytes(bytes([8, 2, 0, 0, 0x46]), p.now)
     assert [(m.mt, m.cause, m.cref) for m in out.messages] == [("STATUS", 96, 0)]
+
+
+def test_hunting_is_configurable_per_side() -> None:
+    from appliance.isdn.cc.channels import Hunting
+    p = Pair(Variant.EUROISDN_E1, user={"hunting": Hunting.ROUND_ROBIN_DESCENDING},
+             net={"hunting": Hunting.DESCENDING})
+    p.up()
+    got = []
+    for _ in range(3):
+        cid = p.do(p.user, "setup", called="1")
+        got.append(p.user.ctl.calls()[cid][1])
+        p.do(p.user, "disconnect", cid)
+    assert got == [31, 30, 29]  # round robin moves on although 31 is free again
+    ncid = p.do(p.net, "setup", called="2")
+    assert p.user.last(E.IncomingCall).channel == 31
+    p.do(p.net, "disconnect", ncid)
+    p.assert_idle()
+
+
+def test_preferred_channel_busy_at_the_user_is_moved_in_the_first_answer() -> None:
+    p = Pair(Variant.EUROISDN_E1)
+    p.up()
+    # channel 5 is unusable at the user end only (local maintenance, not signalled)
+    p.user.ctl.pool.set_service(5, ServiceStatus.MAINTENANCE, far=False)
+    ncid = p.do(p.net, "setup", called="2", channel=5, exclusive=False)
+    inc = p.user.last(E.IncomingCall)
+    assert inc.channel != 5  # the user picks another one (Q.931 5.2.3.1 b)
+    p.do(p.user, "alerting", inc.call_id)
+    assert p.net.ctl.calls()[ncid][1] == inc.channel
+    assert any(isinstance(e, E.ChannelChanged) and e.call_id == ncid for e in p.net.events)
+    p.do(p.net, "disconnect", ncid)
+    p.assert_idle()
