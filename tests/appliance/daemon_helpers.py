@@ -20,6 +20,10 @@ def config_text(run: Path, *, extra: str = "", status_ms: int = 100,
 [health]
 listen = "127.0.0.1:0"
 
+[sip]
+bind = "127.0.0.1"
+port = 0
+
 [logging]
 level = "info"
 journald = false

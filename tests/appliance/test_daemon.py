@@ -71,7 +71,7 @@ def test_sighup_with_bad_file_keeps_the_running_config(tmp_path: Path, procs: li
         core = start(procs, "core", cfg, NOTIFY_SOCKET=str(notify.path))
         ready = notify.wait_for("READY=1")
         good = cfg.read_text()
-        cfg.write_text(good + "\n[sip]\nport = 5060\nbind = \"0.0.0.0\n")
+        cfg.write_text(good + "\n[media]\nptime_ms = 20\nrtp_port_min = \"10000\n")
         mark = len(core.lines)
         core.proc.send_signal(signal.SIGHUP)
         line = core.wait_for(r"reload refused: .*TOML syntax error", start=mark)
@@ -82,11 +82,12 @@ def test_sighup_with_bad_file_keeps_the_running_config(tmp_path: Path, procs: li
         assert core.proc.poll() is None
         # a valid file: live settings apply, the rest waits for a restart
         cfg.write_text(good.replace("status_interval_ms = 100", "status_interval_ms = 200")
-                       + "\n[sip]\nport = 5070\n")
+                       .replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:1"'))
         mark = len(core.lines)
         core.proc.send_signal(signal.SIGHUP)
         core.wait_for(r"applied live: runtime.status_interval_ms: 100 -> 200", start=mark)
-        core.wait_for(r"waiting for a daemon restart: sip.port: 5060 -> 5070", start=mark)
+        core.wait_for(r"waiting for a daemon restart: health.listen: '127.0.0.1:0' -> "
+                      r"'127.0.0.1:1'", start=mark)
         core.proc.send_signal(signal.SIGTERM)
         assert core.proc.wait(timeout=5) == 0
     finally:

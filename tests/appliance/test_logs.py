@@ -111,9 +111,18 @@ def test_journald_entry_carries_fields(tmp_path: Path) -> None:
         logs.get_logger("isdn").warning("call cleared", extra={
             "span": 1, "channel": 5, "call": "c-42", "cause": 16})
         setup.stop()
-        r = journal.Reader()
-        r.add_match(SYSLOG_IDENTIFIER=ident)
-        entry = {k: str(v) for k, v in next(iter(r)).items()}
+        import time
+
+        found: list[dict[str, str]] = []
+        for _ in range(100):
+            r = journal.Reader()
+            r.add_match(SYSLOG_IDENTIFIER=ident)
+            found = [{k: str(v) for k, v in e.items()} for e in r]
+            if found:
+                break
+            time.sleep(0.05)
+        assert found, "entry not found in the journal"
+        entry = found[0]
     else:
         if os.geteuid() != 0 or not JOURNALD.exists() or shutil.which("unshare") is None:
             pytest.skip("no journal, and no root/unshare/systemd-journald for a private one")
