@@ -9,8 +9,9 @@ B-channels (clear channels, ``bchan=`` in system.conf):
   read returns one block per channel, so one read per channel per block;
   the block is also the transmit granularity, so the transmit queue holds
   5 ms instead of the 20 ms of chan_dahdi's 160.  40 keeps Python's cost
-  at 200 reads and 200 writes per channel per second; 8 (1 ms, one DAHDI
-  chunk) would cost five times that for 4 ms less latency.
+  at 200 reads and 200 writes per channel per second; 16 (2 ms, the least
+  DAHDI_SET_BLOCKSIZE accepts) would cost 2.5 times that for 3 ms less
+  (make bench BENCH=spans measures it).
 * ``DAHDI_SET_BUFINFO``: ``txbufpolicy = DAHDI_POLICY_IMMEDIATE`` (transmit
   starts with the first buffer written: no fill-up delay; ``WHEN_FULL``
   would add numbufs blocks of latency), ``numbufs = 4`` of ``bufsize`` =
