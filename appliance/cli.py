@@ -3,6 +3,7 @@
     tdmgw run [--config PATH | --embedded]       all three processes, supervised
     tdmgw core|cti|console [--config PATH | --embedded]   one process (systemd units)
     tdmgw check-config [PATH | --embedded]       validate; exit 2 on errors
+    tdmgw status [--config PATH | --embedded]    /healthz in brief (exit 0 ok, 1 degraded, 3 down)
     tdmgw config-reference                       the configuration reference (Markdown)
     tdmgw install-systemd [--root DIR]           units, sysusers.d, tmpfiles.d
     tdmgw dahdi-config [--config PATH] [--write DIR]   DAHDI system.conf and friends
@@ -43,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
                        ("cti", "the CTI process (events to AMI, WebSocket, webhooks)"),
                        ("console", "the console process (health endpoint, web console)")):
         _config_args(sub.add_parser(name, help=text))
+    _config_args(sub.add_parser("status", help="summarise /healthz (exit 0 ok, 1 degraded, "
+                                "3 down)"))
     chk = sub.add_parser("check-config", help="validate a configuration file")
     chk.add_argument("path", nargs="?", type=Path, help="file to check (default as for run)")
     chk.add_argument("--embedded", action="store_true", help="check and show the embedded default")
@@ -115,6 +118,12 @@ def _process(args: argparse.Namespace) -> int:
         _print_problems(exc)
         return EXIT_CONFIG
     cfg = loaded.config
+    if args.command == "status":
+        from .console.status_cmd import status
+
+        code, text = status(cfg)
+        print(text)
+        return code
     if args.command == "run":
         from .supervisor import run_supervisor
 

@@ -128,11 +128,18 @@ def test_health_endpoint_reports_processes_spans_calls(tmp_path: Path, procs: li
     assert doc["processes"]["core"]["pid"] == core.pid and doc["processes"]["core"]["alive"]
     assert doc["processes"]["cti"]["alive"] is False  # not started in this test
     assert doc["status"] == "degraded"
+    from appliance.config import load
+    from appliance.console.status_cmd import status
+
+    code, text = status(load(cfg).config)
+    assert code == 1 and text.startswith("tdmgw ") and ": degraded" in text
+    assert "cti      pid -       NOT ALIVE  heartbeat never" in text
     # a hung core is reported as down, by the console, without the core's help
     os.kill(core.pid, signal.SIGSTOP)
     try:
         r = _get_until(url, lambda r: r.status_code == 503)
         assert r.json()["status"] == "down" and r.json()["processes"]["core"]["alive"] is False
+        assert status(load(cfg).config)[0] == 3
     finally:
         os.kill(core.pid, signal.SIGCONT)
 
