@@ -196,6 +196,20 @@ class Controller:
             self._machine.dispatch(call, Ev(msg.mt), now, msg)
         except UnexpectedMessage as exc:
             self._status(call, exc.cause, msg)
+            return
+        self._report_ie_errors(call, msg)
+
+    def _report_ie_errors(self, call: Call, msg: Msg) -> None:
+        """Q.931 5.8.7.1 / 5.8.7.2: the message was acted on; tell the sender what of it
+        was not understood (STATUS, cause 99 or 100, diagnostic: the IE identifier).
+        Clearing messages are exempt: the call is going anyway."""
+        if not msg.ie_errors or msg.mt in ("DISCONNECT", "RELEASE", "RELEASE_COMPLETE"):
+            return
+        ie, cause = msg.ie_errors[0]
+        if self.profile.report_ie_errors and call.state is not S.NULL:
+            self.send(call.msg("STATUS", cause=cause, call_state=int(call.state)))
+        self.emit(E.ProtocolError(call.call_id, cause, f"{msg.mt}: IE 0x{ie:02x} not "
+                                  "understood", msg))
 
     def _status(self, call: Call, cause: int, msg: Msg) -> None:
         self.send(call.msg("STATUS", cause=cause, call_state=int(call.state)))
@@ -213,6 +227,7 @@ class Controller:
                 return
             call = self._new_call(msg.cref, False)
             self._machine.dispatch(call, Ev.SETUP, now, msg)
+            self._report_ie_errors(call, msg)
             return
         if msg.mt in ("RELEASE_COMPLETE", "SETUP"):
             return  # 5.8.3.2 b, and a SETUP that claims to answer us

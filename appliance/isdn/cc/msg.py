@@ -50,6 +50,8 @@ class Msg:
     ies: tuple[object, ...] = ()  # every other IE, codec objects, untouched
     raw: object | None = field(default=None, compare=False)
     pd: int = 0x08
+    ie_errors: tuple[tuple[int, int], ...] = ()
+    """(IE identifier, cause 99 or 100) for each optional IE not understood (Q.931 5.8.7)."""
     mandatory_error: tuple[int, int] | None = None
     """(IE identifier, cause) of a mandatory IE missing (96, Q.931 5.8.6.1) or with
     invalid contents (100, 5.8.6.2)."""

@@ -87,6 +87,8 @@ class VariantProfile:
     """New attempts on other channels after cause 44 (requested channel not available)."""
     restart_retries: int = 2
     """RESTART retransmissions on T316 expiry before the channels are taken out of service."""
+    report_ie_errors: bool = True
+    """Answer unrecognised (99) or malformed (100) optional IEs with STATUS (Q.931 5.8.7)."""
     status_enquiry_retries: int = 1
     """STATUS ENQUIRY retransmissions on T322 expiry (Q.931 5.8.10)."""
     timers: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))

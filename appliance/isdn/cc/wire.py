@@ -28,6 +28,7 @@ from appliance.isdn.q931 import (
     RestartIndicator,
     SendingComplete,
     Shift,
+    UnknownIE,
     message,
 )
 from appliance.isdn.q931.codes import service_type
@@ -93,11 +94,16 @@ def from_message(m: Message) -> Msg:
                       for ie in m.ies)
             error = (cls.ID, 100 if bad else 96)
             break
+    if error is None:  # 5.8.7.1: an unknown IE marked "comprehension required"
+        error = next(((ie.identifier, 96) for ie in m.ies
+                      if isinstance(ie, UnknownIE) and ie.comprehension_required), None)
+    problems = tuple((ie.ie_id, cause) for cause, ie in m.problems()
+                     if error is None or ie.ie_id != error[0])
     return Msg(name, m.call_ref, not m.call_ref_flag, channel=chan, cause=cause,
                cause_location=loc, call_state=state, progress=tuple(progress),
                sending_complete=complete, called=called, restart_class=rclass,
                change_status=status, ies=tuple(rest), raw=m, pd=m.protocol,
-               mandatory_error=error)
+               mandatory_error=error, ie_errors=problems)
 
 
 def _mtype(name: str, pd: int) -> int:

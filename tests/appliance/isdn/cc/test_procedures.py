@@ -357,3 +357,22 @@ def test_preferred_channel_busy_at_the_user_is_moved_in_the_first_answer() -> No
     assert any(isinstance(e, E.ChannelChanged) and e.call_id == ncid for e in p.net.events)
     p.do(p.net, "disconnect", ncid)
     p.assert_idle()
+
+
+def test_ie_errors_q931_5_8_7() -> None:
+    p = Pair(Variant.NI2)
+    p.up()
+    bearer, chan = b"\x04\x03\x80\x90\xa2", b"\x18\x03\xa9\x83\x83"
+    # unknown optional IE (0x5f): the call is taken, STATUS cause 99 reports it
+    out = p.net.ctl.receive_bytes(bytes([8, 2, 0, 91, 5]) + bearer + chan + b"\x5f\x01\x00",
+                                  p.now)
+    assert any(isinstance(e, E.IncomingCall) for e in out.events)
+    assert [(m.mt, m.cause) for m in out.messages] == [("STATUS", 99)]
+    # malformed optional IE (progress indicator cut short): STATUS cause 100
+    out = p.net.ctl.receive_bytes(bytes([8, 2, 0, 92, 5]) + bearer + b"\x18\x03\xa9\x83\x84"
+                                  + b"\x1e\x01\x81", p.now)
+    assert any(isinstance(e, E.IncomingCall) for e in out.events)
+    assert [(m.mt, m.cause) for m in out.messages] == [("STATUS", 100)]
+    # unknown IE that demands comprehension (0x0b): refused like a missing one (96)
+    out = p.net.ctl.receive_bytes(bytes([8, 2, 0, 93, 5]) + bearer + b"\x0b\x01\x00", p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE_COMPLETE", 96)]
