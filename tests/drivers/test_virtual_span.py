@@ -293,12 +293,11 @@ async def test_stalled_and_restarted_far_end_process(tmp_path: Path) -> None:
         n = len(gwl.blocks)
         await until(lambda: len(gwl.blocks) > n + 20 and audio_ok(gwl.blocks))
         after = gw.state.counters
-        # Underflow while it was stopped (a slip), then the frames it never sent
-        # (lost: its clock skipped ahead); exact rules: tests/drivers/test_virtual_proto.py.
-        # On a loaded machine the far end may burst instead of skipping: then slips.
-        assert after.slips > before.slips
-        assert (after.lost_frames - before.lost_frames) + (after.slips - before.slips) > 1000 or (
-            after.lost_frames - before.lost_frames > 0)
+        # Counted: an underflow while it was stopped (a slip), and normally the frames
+        # it never sent (lost: its clock skipped ahead).  The exact rules are tested on
+        # injected time in tests/drivers/test_virtual_proto.py; here the machine's load
+        # decides whether the far end skipped or burst, and whether we stalled too.
+        assert after.slips + after.lost_frames > before.slips + before.lost_frames
         assert gw.status().layer1_up  # a stall is not a disconnect
         proc.kill()
         proc.wait()
