@@ -81,6 +81,7 @@ SAMPLE_RATE: Final = 8000
 SUB: Final = 80  # 10 ms
 WINDOW_SUBS: Final = 4  # 40 ms analysis window
 _N: Final = SUB * WINDOW_SUBS
+_KEEP_SEGMENTS: Final = 12  # completed segments kept per channel (3 cycles of the longest cadence)
 
 
 class ProgressTone(Enum):
@@ -389,6 +390,9 @@ class CallProgressDetector:
                 segs.pop(0)
             matches, next_check = self._match(segs)
         run.segs = segs[:-1] if segs else []
+        if len(run.segs) > _KEEP_SEGMENTS:  # a long tone: its tail decides, keep on/off parity
+            drop = len(run.segs) - _KEEP_SEGMENTS
+            run.segs = run.segs[drop + (drop % 2) :]
         tones = {t for t, _ in matches}
         found = next(iter(tones)) if len(tones) == 1 and self._established(segs, matches) else None
         if run.tone is not None and run.tone not in tones:
