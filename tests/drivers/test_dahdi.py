@@ -325,3 +325,23 @@ def test_runs_under_asyncio_through_the_poller_fd() -> None:
             await span.stop()
 
     asyncio.run(body())
+
+
+def test_probe_reports_status_lines_and_exit_status() -> None:
+    import io
+    import json
+
+    from drivers.dahdi_probe import probe
+
+    p = SpanParams(name="span1", number=1, driver="dahdi", type=SpanType.T1, block_samples=40,
+                   dahdi=DahdiParams(basechan=1, blocksize=40))
+    dev = FakeDahdi()
+    out = io.StringIO()
+    assert asyncio.run(probe(p, 1, ops=dev, out=out)) == 0
+    (line,) = out.getvalue().splitlines()
+    st = json.loads(line)
+    assert st["name"] == "span1" and st["layer1_up"] is True and "blocks_per_second" in st
+    dev = FakeDahdi(dsig=abi.Sig.CLEAR)
+    out = io.StringIO()
+    assert asyncio.run(probe(p, 1, ops=dev, out=out)) == 2
+    assert "hardhdlc=24 or dchan=24" in json.loads(out.getvalue())["error"]
