@@ -380,7 +380,9 @@ class DtmfGenerator:
     """Plays digits into (channels, samples) blocks with continuous phase, per channel.
 
     ``play(channel, digits, on_ms, off_ms, level_dbm0, twist_db)`` queues
-    digits; ``process(n)`` returns the next n samples (int16) of every
+    digits of set duration; ``start(channel, digit)`` plays one digit until
+    ``stop(channel)`` (RFC 4733 events, whose length is known only at their
+    end); ``process(n)`` returns the next n samples (int16) of every
     channel, silence where nothing plays.  ``busy`` says which channels are
     still playing.
     """
@@ -391,13 +393,29 @@ class DtmfGenerator:
         self.channels = channels
         self._law: Law = law
         self._queue: list[list[npt.NDArray[np.float64]]] = [[] for _ in range(channels)]
+        self._held: list[tuple[str, float, float, int] | None] = [None] * channels
         self._pos = 0
+
+    def _channel(self, channel: int) -> None:
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"DtmfGenerator: no channel {channel}")
+
+    def start(self, channel: int, digit: str, level_dbm0: float = -10.0, twist_db: float = 2.0) -> None:
+        """Play `digit` on `channel` from now until ``stop``; anything queued there is dropped."""
+        self._channel(channel)
+        _digit_index(digit)
+        self._queue[channel] = []
+        self._held[channel] = (digit, level_dbm0, twist_db, 0)
+
+    def stop(self, channel: int) -> None:
+        """End a digit begun with ``start`` (no effect otherwise)."""
+        self._channel(channel)
+        self._held[channel] = None
 
     def play(self, channel: int, digits: str, on_ms: float = 100.0, off_ms: float = 100.0,
              level_dbm0: float = -10.0, twist_db: float = 2.0) -> None:  # fmt: skip
         """Queue `digits` on `channel` (Q.23: 2 dB high-group pre-emphasis by default)."""
-        if not 0 <= channel < self.channels:
-            raise ValueError(f"DtmfGenerator: no channel {channel}")
+        self._channel(channel)
         for d in digits:
             _digit_index(d)
         self._queue[channel].append(dtmf_sequence(digits, on_ms, off_ms, level_dbm0, twist_db, law=self._law))
@@ -405,13 +423,19 @@ class DtmfGenerator:
     def reset(self, channel: int | None = None) -> None:
         for ch in range(self.channels) if channel is None else (channel,):
             self._queue[ch] = []
+            self._held[ch] = None
 
     @property
     def busy(self) -> npt.NDArray[np.bool_]:
-        return np.array([bool(q) for q in self._queue])
+        return np.array([bool(q) or h is not None for q, h in zip(self._queue, self._held, strict=True)])
 
     def process(self, n: int) -> npt.NDArray[np.int16]:
         out = np.zeros((self.channels, n))
+        for ch, held in enumerate(self._held):
+            if held is not None:
+                digit, level, twist, pos = held
+                out[ch] = dtmf_tone(digit, n, level, twist, start=pos, law=self._law)
+                self._held[ch] = (digit, level, twist, pos + n)
         for ch, q in enumerate(self._queue):
             filled = 0
             while q and filled < n:

@@ -208,6 +208,25 @@ def test_generator_plays_per_channel_with_set_duration_and_level() -> None:
         gen.play(2, "1")
 
 
+def test_generator_start_stop_for_events_of_unknown_length() -> None:
+    gen = DtmfGenerator(2)
+    gen.start(0, "#", level_dbm0=-12)
+    blocks = [gen.process(160) for _ in range(6)]  # 120 ms
+    assert gen.busy.tolist() == [True, False]
+    gen.stop(0)
+    blocks += [gen.process(160) for _ in range(5)]
+    assert not gen.busy.any()
+    out = np.concatenate(blocks, axis=1)
+    # continuous phase across blocks: the same as one 120 ms tone
+    np.testing.assert_array_equal(out[0, :960], to_int16(dtmf_tone("#", 960, -12, 2.0)))
+    assert not out[0, 960:].any() and not out[1].any()
+    events = [e for e in _detect(out) if e.kind is EventKind.END]
+    assert [(e.channel, e.digit) for e in events] == [(0, "#")]
+    assert events[0].duration_ms == pytest.approx(120, abs=6)
+    with pytest.raises(ValueError):
+        gen.start(0, "E")
+
+
 @functools.cache
 def _talk_off_corpus() -> tuple[np.ndarray, np.ndarray]:
     speech = np.stack([to_int16(speech_like(30, s, lvl)) for s in range(6) for lvl in (-25.0, -12.0)])

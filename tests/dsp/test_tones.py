@@ -169,3 +169,12 @@ def test_bad_input() -> None:
         det.process(np.zeros((1, 160)))
     with pytest.raises(TypeError):
         det.process(np.zeros((2, 160), np.int64))
+
+
+def test_a_long_cadenced_tone_is_one_event() -> None:
+    """Two minutes of UK congestion: one start, one end, and bounded work per segment."""
+    x = np.concatenate([progress_tone("uk", ProgressTone.CONGESTION, 120.0), np.zeros(3 * FS)])
+    events = [e for _, e in _run(x, "uk", block=800)]
+    assert [(e.tone, e.kind) for e in events] == [(ProgressTone.CONGESTION, EventKind.START),
+                                                 (ProgressTone.CONGESTION, EventKind.END)]  # fmt: skip
+    assert events[1].end == pytest.approx((np.flatnonzero(x)[-1] + 1), abs=0.03 * FS)
