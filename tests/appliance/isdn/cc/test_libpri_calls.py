@@ -385,3 +385,24 @@ def test_overlap_sending_both_ways(variant: Variant, role: str) -> None:
         r.assert_idle()
     finally:
         r.close()
+
+
+def test_all_channels_busy(rig: Rig) -> None:
+    """Every B-channel carries a call: one more from us fails here with 34; one from
+    libpri on a busy channel is refused with 44; then everything clears."""
+    rig.app.policy = "answer"
+    n = len(rig.profile.b_channels)
+    cids = [rig.do("setup", called=f"9{i:02d}") for i in range(n)]
+    assert rig.run(lambda: all(rig.has(E.Connected, call_id=c) for c in cids), 5.0)
+    assert not rig.ctl.pool.idle_numbers()
+    extra = rig.do("setup", called="999")
+    assert rig.has(E.Released, call_id=extra, cause=34)
+    pc = rig.app.setup("888", rig.profile.b_channels[0], exclusive=True)
+    assert rig.run(lambda: any(int(e.fields.get("call") or 0) == pc.handle
+                               for e in rig.pri_events(Ev.HANGUP)))
+    hang = [e for e in rig.pri_events(Ev.HANGUP) if int(e.fields.get("call") or 0) == pc.handle]
+    assert hang[0].cause == 44
+    for c in cids:
+        rig.do("disconnect", c)
+    assert rig.run(lambda: all(rig.has(E.Released, call_id=c) for c in cids), 5.0)
+    rig.assert_idle(5.0)
