@@ -33,6 +33,8 @@ JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
 ROOT = "tdmgw"
 
 # `extra=` key -> journal field.  Parts add keys here (one line) as they need them.
+# `span` is the span's name (as in the configuration, routes and /healthz),
+# `channel` the B-channel timeslot, `call` the gateway's call id, `cause` Q.850.
 FIELDS: dict[str, str] = {
     "span": "TDMGW_SPAN",
     "channel": "TDMGW_CHANNEL",

@@ -146,6 +146,27 @@ class Core:
             self.part_states[spec] = "running"
             log.info("part %s (%s) started", part.name, spec)
 
+    # -- call facts: status board, CTI event and journal entry in one call ------
+
+    def call_started(self, call_id: str, *, span: str, channel: int | None,
+                     direction: str, **info: Any) -> None:
+        """A call began (SETUP sent or received): board, `call.started` event, log."""
+        self.board.call_started(call_id, span=span, channel=channel, direction=direction, **info)
+        self.bus.publish("call.started", call=call_id, span=span, channel=channel,
+                         direction=direction, **info)
+        log.info("call %s started (%s)", call_id, direction,
+                 extra={"call": call_id, "span": span, "channel": channel})
+
+    def call_answered(self, call_id: str) -> None:
+        self.board.call_answered(call_id)
+        self.bus.publish("call.answered", call=call_id)
+
+    def call_ended(self, call_id: str, *, cause: int | None, **info: Any) -> None:
+        """A call is over, with its Q.850 cause: board, `call.ended` event, log."""
+        self.board.call_ended(call_id, cause=cause)
+        self.bus.publish("call.ended", call=call_id, cause=cause, **info)
+        log.info("call %s ended, cause %s", call_id, cause, extra={"call": call_id, "cause": cause})
+
     # -- periodic work ---------------------------------------------------------
 
     async def _status_loop(self) -> None:

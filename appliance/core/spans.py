@@ -81,7 +81,7 @@ class SpanManager:
             await self._start(cfg, timeout)
 
     async def _start(self, cfg: SpanConfig, timeout: float) -> None:
-        extra = {"span": cfg.number}
+        extra = {"span": cfg.name}
         try:
             cls = driver_class(cfg.driver)
         except (ImportError, AttributeError, TypeError) as exc:

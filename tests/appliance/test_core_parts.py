@@ -165,3 +165,45 @@ def test_parts_start_in_order_and_failures_are_reported(tmp_path: object) -> Non
     code, doc = health_document({"spans": [], "processes": {}, "core": {"parts": states}}, 0.1,
                                 3.0, time.monotonic())
     assert code == 200 and doc["status"] == "degraded"
+
+
+def test_call_facts_reach_board_bus_and_log(tmp_path: object) -> None:
+    import logging
+    from pathlib import Path
+
+    from appliance.config import loads
+    from appliance.core.app import Core
+    from appliance.events import Event
+
+    loaded = loads(f'[runtime]\ndir = "{Path(str(tmp_path)) / "run"}"\n')
+    core = Core(loaded, lambda: loaded)
+    events: list[Event] = []
+    core.bus.subscribe(events.append)
+    records: list[logging.LogRecord] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = _Keep()
+    core_log = logging.getLogger("tdmgw.core")
+    old_level = core_log.level
+    core_log.setLevel(logging.INFO)
+    core_log.addHandler(handler)
+    try:
+        core.call_started("c-1", span="span1", channel=5, direction="inbound", called="4001")
+        core.call_answered("c-1")
+        core.call_ended("c-1", cause=16)
+    finally:
+        core_log.removeHandler(handler)
+        core_log.setLevel(old_level)
+        core.close()
+    snap = core.board.snapshot()
+    assert snap["calls"]["active"] == 0 and snap["calls"]["completed"] == 1
+    assert snap["calls"]["by_cause"] == {"16": 1}
+    assert [(e.seq, e.kind) for e in events] == [(1, "call.started"), (2, "call.answered"),
+                                                 (3, "call.ended")]
+    assert events[0].data == {"call": "c-1", "span": "span1", "channel": 5,
+                              "direction": "inbound", "called": "4001"}
+    ended = next(r for r in records if "ended" in r.getMessage())
+    assert ended.__dict__["call"] == "c-1" and ended.__dict__["cause"] == 16

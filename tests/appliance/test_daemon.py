@@ -192,7 +192,7 @@ bchannel_remote = "127.0.0.1:9"
     cfg.write_text(span + config_text(run))
     start(procs, "console", cfg)
     core = start(procs, "core", cfg)
-    core.wait_for(r"span v1 started .* span=1")
+    core.wait_for(r"span v1 started .* span=v1")
     url = _health(run)
     r = _get_until(url, lambda r: r.status_code == 200 and r.json()["spans"]
                    and r.json()["spans"][0]["state"] != "starting")
