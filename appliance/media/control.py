@@ -62,7 +62,7 @@ class MediaProcess:
             target=child_main, args=(path, [(_span_dict(p), e) for p, e in spans], options),
             name="tdmgw-media", daemon=True)
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         # numpy's BLAS threads would fight the media loop (and each other) for the cores:
         # the media process does small blocks, one thread is right
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}

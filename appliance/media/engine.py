@@ -111,6 +111,8 @@ class SpanEngine:
         self.events: list[Event] = []
         self.ticks = 0
         self.tick_ms = 0.0
+        self.cpu_echo = 0.0  # CPU seconds in the echo canceller and the DTMF detector
+        self.cpu_dtmf = 0.0
 
     # ------------------------------------------------------------ streams
 
@@ -329,7 +331,12 @@ class SpanEngine:
             self._rtp_latency(cur0, n)
         # 2. from the PBX
         sin = self._decode(rx)
-        sout = self.ec.process(rin, sin) if self.ec is not None else sin
+        if self.ec is not None:
+            c0 = time.thread_time()
+            sout = self.ec.process(rin, sin)
+            self.cpu_echo += time.thread_time() - c0
+        else:
+            sout = sin
         if self.det is not None:
             self._det_buf.append(sout)
             self._det_n += n
@@ -368,7 +375,10 @@ class SpanEngine:
         block = self._det_buf[0] if len(self._det_buf) == 1 else np.concatenate(self._det_buf, axis=1)
         self._det_buf = []
         self._det_n = 0
-        for ev in self.det.process(block):
+        c0 = time.thread_time()
+        found = self.det.process(block)
+        self.cpu_dtmf += time.thread_time() - c0
+        for ev in found:
             self._detected(ev)
 
     def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], a: int,

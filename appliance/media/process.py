@@ -324,6 +324,9 @@ class MediaServer:
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
                         "clock_t0": getattr(g.spans[0], "t0", None),
+                        "cpu_echo_s": g.engine.cpu_echo, "cpu_dtmf_s": g.engine.cpu_dtmf,
+                        "ticks": g.engine.ticks, "block_s": g.engine.block / 8000.0,
+                        "skipped": getattr(g.spans[0], "skipped", 0),
                         "max_tick_ms": round(g.max_tick_ms, 3), "last_tick_ms": round(g.engine.tick_ms, 3),
                         "calls": sum(1 for s in g.engine.streams if s is not None)}
                        for g in self.groups],
