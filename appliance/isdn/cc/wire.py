@@ -31,7 +31,7 @@ from appliance.isdn.q931 import (
     UnknownIE,
     message,
 )
-from appliance.isdn.q931.codes import service_type
+from appliance.isdn.q931.codes import Variant, service_type
 
 _OWN = (ChannelId, Cause, CallState, ProgressIndicator, SendingComplete, RestartIndicator,
         ChangeStatus, Shift)
@@ -122,8 +122,9 @@ def to_message(msg: Msg, profile: VariantProfile, *, network: bool) -> Message:
                              d_channel=c.d_channel))
     if msg.cause is not None:
         loc = msg.cause_location
-        if loc is None:
-            loc = 2 if network else 0  # public network serving the local user / user
+        if loc is None:  # Q.850 2.2.5: user (0); the network serving the local user:
+            private = profile.variant == Variant.QSIG  # a private one on QSIG (1),
+            loc = (1 if private else 2) if network else 0  # else public (2)
         own.append(Cause(value=int(msg.cause), location=loc))
     if msg.call_state is not None:
         own.append(CallState(value=int(msg.call_state)))
