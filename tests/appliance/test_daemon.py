@@ -212,6 +212,11 @@ def test_run_supervises_three_processes_and_stops_on_sigterm(
     sup.wait_for(r"core ready")
     pids = [int(m) for m in (sup.wait_for(rf"started {n} \(pid (\d+)\)").split("pid ")[1]
                              .rstrip(")") for n in ("cti", "console", "core"))]
+    mark = len(sup.lines)
+    sup.proc.send_signal(signal.SIGHUP)  # forwarded to every child
+    sup.wait_for(r"tdmgw-core\[\d+\] INFO core: reload: .* unchanged", start=mark)
+    sup.wait_for(r"tdmgw-cti\[\d+\] INFO cti: reloaded", start=mark)
+    sup.wait_for(r"tdmgw-console\[\d+\] INFO console: reloaded", start=mark)
     sup.proc.send_signal(signal.SIGTERM)
     assert sup.proc.wait(timeout=15) == 0
     for pid in pids:
