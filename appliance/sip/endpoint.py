@@ -81,7 +81,7 @@ class SipEndpoint:
         self.calls: dict[str, Any] = {}
         self.health: dict[str, TrunkHealth] = {}
         self.registrations: dict[str, RegistrationTimer] = {}
-        self.reg_timers: dict[str, Any] = {}
+        self.reg_last: dict[str, Any] = {}
         self.address: tuple[str, int] = (settings.bind, settings.port)
         self.tm: Any = None
         self.global_config: dict[str, Any] = {}
@@ -355,7 +355,7 @@ class SipEndpoint:
                 self._ping(trunk, (target.host, target.port))
             reg = self.registrations.get(trunk.name)
             if reg is not None and reg.handle_timer(now):
-                self._register(trunk, reg, None)
+                self._register(trunk, reg, None, self.reg_last.get(trunk.name))
 
     def _dialogless(self, method: str, trunk: TrunkSpec, target: tuple[str, int], user: str,
                     expires: int | None = None) -> Any:
@@ -377,7 +377,7 @@ class SipEndpoint:
         contact = SipContact()
         contact.getUrl().username = user or None
         req = SipRequest(method=method, ruri=ruri, fr0m=fr0m, to=to, callid=SipCallId(),
-                         cseq=1, contact=contact, target=target, user_agent=self.settings.user_agent,
+                         cseq=1, contact=contact, target=(target, "udp"), user_agent=self.settings.user_agent,
                          expires=SipExpires(number=expires) if expires is not None else None)
         return req
 
@@ -418,7 +418,7 @@ class SipEndpoint:
             auth = ch.genAuthHF(trunk.username, trunk.password, "REGISTER", str(req.getRURI()),
                                 None, qop)
             req.appendHeader(SipHeader(body=auth))
-        self._reg_last = req
+        self.reg_last[trunk.name] = req
 
         def done(resp: Any, _t: Any = None) -> None:
             code = resp.getSCode()[0]

@@ -1,0 +1,311 @@
+"""Calls between the endpoint and sipp (an independent SIP implementation) on loopback.
+
+Each test runs one sipp scenario from tests/peers/sipp/ against our endpoint
+and asserts both sides: sipp's exit code (0 only when every message arrived
+in order and every `<ereg check_it>` header check matched) and our events.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.interwork.facts import (
+    CallFacts,
+    CauseFact,
+    Party,
+    Presentation,
+    Redirection,
+    RedirectionReason,
+    Screening,
+    TypeOfNumber,
+    UserToUser,
+)
+from appliance.interwork.sipheaders import TrunkPolicy
+from appliance.sip import events as ev
+from appliance.sip.sdp import LocalMedia
+from appliance.sip.trunks import TrunkSpec
+from tests.peers.sipp.runner import Sipp, free_udp_port
+
+MEDIA = LocalMedia("127.0.0.1", 40000, law="alaw")
+LOOP = (ipaddress.ip_network("127.0.0.1/32"),)
+
+
+def trunk(*targets: tuple[str, int], **kw: Any) -> TrunkSpec:
+    kw.setdefault("options_interval_s", 0)
+    kw.setdefault("trusted_networks", LOOP)
+    return TrunkSpec("ai", tuple(targets) or (("127.0.0.1", 9),), **kw)
+
+
+def ok(sipp: Sipp, timeout: float = 20) -> None:
+    r = sipp.wait(timeout)
+    assert r.rc == 0, f"sipp {sipp.name} rc={r.rc}\n{r.errors[-3000:]}\n{r.stdout[-1500:]}"
+
+
+# ---------------------------------------------------------------- inbound
+
+def test_inbound_call_answered_and_bye_from_caller(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_call.xml", remote=h.address, service="+12125551000")
+    call = h.expect(ev.IncomingCall)
+    assert call.trunk == "ai" and call.request_user == "+12125551000"
+    assert call.facts.called is not None and call.facts.called.digits == "2125551000"
+    assert call.remote is not None and call.remote.codec == "PCMA" and call.remote.dtmf_payload_type == 101
+    call.call.provisional(180)
+    call.call.answer(MEDIA)
+    hang = h.expect(ev.Hangup)
+    assert hang.by == "remote" and hang.why == "BYE"
+    ok(sipp)
+    answer = h.sent("SIP/2.0 200 OK")[0]
+    # RFC 3264 s6.1: the offerer's first codec, its telephone-event type, mirrored direction.
+    assert "m=audio 40000 RTP/AVP 8 101\r\n" in answer
+    assert "a=fmtp:101 0-15\r\n" in answer and "a=sendrecv\r\n" in answer
+
+
+def test_inbound_bye_from_gateway_carries_reason(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_wait_bye.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.answer(MEDIA)
+    time.sleep(0.3)
+    call.call.hangup(CauseFact(16))
+    assert h.expect(ev.Hangup).by == "local"
+    ok(sipp)
+
+
+def test_inbound_cancel(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_cancel.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(180)
+    hang = h.expect(ev.Hangup)
+    assert hang.by == "remote" and hang.why == "CANCEL"
+    ok(sipp)
+
+
+def test_unsupported_require_gets_420(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    ok(Sipp(tmp_path, "uac_require.xml", remote=h.address))
+    assert not [e for e in h.events() if isinstance(e, ev.IncomingCall)]
+
+
+def test_invite_from_unknown_address_refused(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk(trusted_networks=(ipaddress.ip_network("10.9.9.9/32"),)))
+    ok(Sipp(tmp_path, "uac_refused.xml", remote=h.address))
+    refused = h.expect(ev.Refused)
+    assert refused.status == 403 and refused.source[0] == "127.0.0.1"
+    assert not [e for e in h.events() if isinstance(e, ev.IncomingCall)]
+
+
+def test_inbound_digest_auth(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk(trusted_networks=(ipaddress.ip_network("10.9.9.9/32"),),
+                      inbound_username="alice", inbound_password="secret"))
+    sipp = Sipp(tmp_path, "uac_auth.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+
+
+def test_inbound_prack(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_prack.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(180, reliable=True)
+    time.sleep(0.5)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+    assert len(h.sent("SIP/2.0 180")) == 1  # PRACKed at once: no retransmission
+
+
+def test_session_refresh_by_reinvite_when_peer_lacks_update(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk(min_se_s=2))
+    sipp = Sipp(tmp_path, "uac_timer_reinvite.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup, timeout=15)
+    ok(sipp)
+
+
+def test_session_expiry_sends_bye(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk(min_se_s=2))
+    sipp = Sipp(tmp_path, "uac_timer_expire.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.answer(MEDIA)
+    hang = h.expect(ev.Hangup, timeout=10)
+    assert hang.by == "local" and hang.cause == CauseFact(102)
+    ok(sipp)
+
+
+def test_inbound_update_answered(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_update.xml", remote=h.address)
+    h.expect(ev.IncomingCall).call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+
+
+# ---------------------------------------------------------------- outbound
+
+def _facts() -> CallFacts:
+    return CallFacts(calling=Party("2125551234", TypeOfNumber.NATIONAL,
+                                   screening=Screening.NETWORK_PROVIDED))
+
+
+def test_outbound_call_and_bye_with_reason(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_answer.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    call = h.endpoint.place_call("ai", "+15551000", _facts(), MEDIA)
+    prov = h.expect(ev.Provisional)
+    assert prov.status == 180 and prov.call is call
+    ans = h.expect(ev.Answered)
+    assert ans.remote is not None and ans.remote.codec == "PCMA" and ans.target == ("127.0.0.1", port)
+    call.hangup(CauseFact(16))
+    assert h.expect(ev.Hangup).by == "local"
+    ok(sipp)
+    invite = h.sent("INVITE ")[0]
+    assert invite.startswith("INVITE sip:+15551000@127.0.0.1:")
+    assert "m=audio 40000 RTP/AVP 8 0 101\r\n" in invite  # the span's law (A-law) first
+
+
+def test_outbound_bye_from_callee(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_bye.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Answered)
+    hang = h.expect(ev.Hangup)
+    assert hang.by == "remote" and hang.cause == CauseFact(16)
+    ok(sipp)
+
+
+def test_outbound_cancel(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_ring_cancel.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Provisional)
+    call.hangup(CauseFact(16))
+    ok(sipp)
+
+
+def test_outbound_486_busy(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_486.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port), ("127.0.0.1", 9)))
+    h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    failed = h.expect(ev.Failed)
+    # 486 is the callee's answer, not the target's trouble: no failover.
+    assert failed.status == 486 and failed.cause == CauseFact(17) and len(failed.tried) == 1
+    ok(sipp)
+
+
+def test_outbound_503_fails_over_to_second_target(harness: Any, tmp_path: Path) -> None:
+    p1, p2 = free_udp_port(), free_udp_port()
+    first = Sipp(tmp_path / "a", "uas_503.xml", port=p1)
+    second = Sipp(tmp_path / "b", "uas_answer.xml", port=p2)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", p1), ("127.0.0.1", p2)))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    ans = h.expect(ev.Answered)
+    assert ans.target == ("127.0.0.1", p2)
+    down = h.expect(ev.TrunkStatus)
+    assert down.target == ("127.0.0.1", p1) and not down.up
+    assert h.endpoint.health["ai"].order()[0] == ("127.0.0.1", p2)
+    call.hangup(CauseFact(16))
+    ok(first)
+    ok(second)
+
+
+def test_no_provisional_fails_over_fast(harness: Any, tmp_path: Path) -> None:
+    p1, p2 = free_udp_port(), free_udp_port()
+    silent = Sipp(tmp_path / "a", "uas_silent.xml", port=p1)
+    second = Sipp(tmp_path / "b", "uas_answer.xml", port=p2)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", p1), ("127.0.0.1", p2), no_provisional_s=1.0))
+    started = time.monotonic()
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    ans = h.expect(ev.Answered)
+    assert ans.target == ("127.0.0.1", p2)
+    assert time.monotonic() - started < 5  # not Timer B's 32 s
+    call.hangup(CauseFact(16))
+    ok(second)
+    silent.kill()
+
+
+def test_outbound_prack(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_prack.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    prov = h.expect(ev.Provisional)
+    assert prov.status == 183 and prov.reliable and prov.remote is not None
+    h.expect(ev.Answered)
+    call.hangup(CauseFact(16))
+    ok(sipp)
+    assert h.sent("PRACK ")[0].count("RAck: 7 ") == 1
+
+
+def test_outbound_session_refresh_by_update(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_timer_update.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port), min_se_s=2))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Answered)
+    h.wait_sent("UPDATE ", 2, timeout=8)
+    call.hangup(CauseFact(16))
+    ok(sipp)
+
+
+def test_outbound_transport_upper_case_contact(harness: Any, tmp_path: Path) -> None:
+    """sippy defect: `;transport=UDP` in the callee's Contact stopped the BYE."""
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_transport_upper.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Answered)
+    call.hangup(CauseFact(16))
+    ok(sipp)
+    assert h.sent("BYE ")
+
+
+def test_outbound_headers_byte_for_byte(harness: Any, tmp_path: Path) -> None:
+    """Issue 11 facts reach the INVITE: hidden caller, PAI, Privacy, Diversion, UUI."""
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_headers.xml", port=port)
+    time.sleep(0.2)
+    policy = TrunkPolicy(host="gw.example", country_code="1")
+    h = harness(trunk(("127.0.0.1", port), policy=policy))
+    facts = CallFacts(
+        calling=Party("2125551234", TypeOfNumber.NATIONAL, presentation=Presentation.RESTRICTED,
+                      screening=Screening.NETWORK_PROVIDED),
+        redirection=Redirection(Party("2125550001", TypeOfNumber.NATIONAL),
+                                RedirectionReason.CALL_FORWARDING_BUSY),
+        uui=UserToUser(0x04, bytes.fromhex("c0ffee")))
+    h.endpoint.place_call("ai", "1000", facts, MEDIA)
+    assert h.expect(ev.Failed).status == 486
+    ok(sipp)
+    assert "2125551234" not in h.sent("INVITE ")[0].split("P-Asserted-Identity")[0]
+
+
+def test_digest_registration(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "registrar.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port), username="alice", password="s3cret", register=True))
+    first = h.expect(ev.RegistrationStatus)
+    assert first.registered and first.status == 200 and first.expires == 6
+    again = h.expect(ev.RegistrationStatus, timeout=8)  # refreshed at half the 6 s granted
+    assert again.registered
+    ok(sipp)
