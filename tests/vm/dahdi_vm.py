@@ -38,7 +38,7 @@ from typing import TypeVar
 import numpy as np
 
 from drivers import dahdi_abi as abi
-from dsp import g711, levels
+from dsp import g711
 
 CONF = Path("/etc/dahdi/system.conf")
 CTL = Path("/dev/dahdi/ctl")
@@ -298,9 +298,17 @@ def fcs16(data: bytes) -> bytes:
     return bytes((fcs & 0xFF, fcs >> 8))
 
 
+def _dbm0_rms(law: str) -> float:
+    """RMS of a 0 dBm0 sine on the 16-bit scale (G.711 clause 3; dsp.g711's constants).
+
+    (dsp.levels has the same measure but imports scipy, which the guest does without: it
+    takes minutes to import on an emulated CPU.)"""
+    return float(g711.DBM0_RMS_ALAW if law == "alaw" else g711.DBM0_RMS_ULAW)
+
+
 def tone(law: str, freq: float, level_dbm0: float, samples: int, phase: float = 0.0) -> bytes:
     """A sine at ``level_dbm0`` coded in ``law``."""
-    amp = levels.dbm0_to_rms(level_dbm0, "alaw" if law == "alaw" else "ulaw") * np.sqrt(2)
+    amp = _dbm0_rms(law) * 10.0 ** (level_dbm0 / 20.0) * np.sqrt(2)
     t = np.arange(samples) / 8000.0
     x = np.round(amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.int16)
     enc = g711.alaw_encode if law == "alaw" else g711.ulaw_encode
@@ -311,7 +319,7 @@ def analyse(law: str, codes: bytes) -> tuple[float, float]:
     """(level in dBm0, strongest frequency in Hz) of G.711 codes."""
     dec = g711.alaw_decode if law == "alaw" else g711.ulaw_decode
     x = dec(np.frombuffer(codes, dtype=np.uint8)).astype(np.float64)
-    level = float(levels.dbm0(x, "alaw" if law == "alaw" else "ulaw")[0])
+    level = float(10.0 * np.log10(max(float(np.mean(x * x)), 1e-12) / _dbm0_rms(law) ** 2))
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     freq = float(np.argmax(spec) * 8000.0 / len(x))
     return level, freq
