@@ -68,7 +68,7 @@ class SpanEngine:
     """Media for one span: `channels` rows of `block` samples in law `law` ("mulaw"/"alaw")."""
 
     def __init__(self, name: str, channels: int, law: str, block: int, *, echo: bool = True,
-                 tail_ms: int = 128, dtmf: bool = True, ring: int = 8192,
+                 tail_ms: int = 128, dtmf: bool = True, ring: int = 8192, country: str = "US",
                  clock: Callable[[], float] = time.monotonic) -> None:
         if law not in ("mulaw", "alaw"):
             raise ValueError(f"law {law!r}: expected 'mulaw' or 'alaw'")
@@ -93,6 +93,10 @@ class SpanEngine:
         if dtmf:
             self.det = DtmfDetector(channels, law=dlaw)
         self.gen = DtmfGenerator(channels, law=dlaw)
+        from dsp.tones import CallProgressGenerator
+
+        self.progress = CallProgressGenerator(channels, country, law=dlaw)
+        self._tones_on: set[int] = set()  # rows playing a local call progress tone toward the PBX
         self.det_min = 160
         self._det_buf: list[I16] = []
         self._det_n = 0
@@ -139,6 +143,7 @@ class SpanEngine:
         self.jb.close(ch)
         self.gen.reset(ch)
         self._playing.discard(ch)
+        self.set_tone(ch, None)
         self._pending_lat.pop(ch, None)
         self._regroup()
         return st
@@ -165,6 +170,18 @@ class SpanEngine:
             rows = np.array(chans, dtype=np.intp)
             sts = [s for s in (self.streams[c] for c in chans) if s is not None]
             self._groups.append((p, codec, rows, sts))
+
+    def set_tone(self, row: int, tone: str | None) -> None:
+        """Local call progress tone toward the PBX on `row` ("ringback", "busy", "congestion",
+        "dial"), or None to stop it (dsp.tones, the span's country plan)."""
+        from dsp.tones import ProgressTone
+
+        if tone is None:
+            self.progress.stop(row)
+            self._tones_on.discard(row)
+            return
+        self.progress.play(row, ProgressTone(tone))
+        self._tones_on.add(row)
 
     def play_digits(self, ch: int, digits: str, on_ms: float = 100.0, off_ms: float = 100.0) -> None:
         """In-band DTMF toward the PBX (e.g. SIP INFO), on top of RFC 4733."""
@@ -324,6 +341,13 @@ class SpanEngine:
         rin = self.plc.process(audio, missing)
         if self._playing:
             rin = self._mix_tones(rin, n)
+        if self._tones_on:
+            # a local tone (ringback while the SIP side rings without early media) replaces the
+            # RTP audio toward the PBX on its rows
+            tones = self.progress.process(n)
+            trows = list(self._tones_on)
+            rin = rin.copy() if rin is audio else rin
+            rin[trows] = tones[trows]
         tx = self._encode(rin)
         write(tx)
         self.t_write = self.clock()

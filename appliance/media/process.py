@@ -403,12 +403,15 @@ class MediaServer:
         for k in ("call_id", "span", "channel", "local_port", "local_host"):
             if k in changes and changes[k] != getattr(old, k):
                 raise SpecError(f"{k} cannot change on a stream (close and open another)")
+        changes = dict(changes)
+        tone = changes.pop("tone", False)
         d = old.as_dict() | changes
         spec = StreamSpec.from_dict(d)
+        if tone is not False:
+            call.engine.set_tone(call.stream.row, tone)  # ValueError for an unknown tone
+            call.stream.local_tone = tone
         call.stream.modify(spec, time.monotonic())
         call.engine.modified(call.stream)
-        if "tone" in changes:
-            call.stream.local_tone = changes["tone"]
         return {"local_port": spec.local_port}
 
     def _close(self, call_id: str) -> dict[str, Any]:

@@ -234,3 +234,18 @@ def test_srtp_in_the_path() -> None:
     assert hs.st.counters.dropped_srtp >= 70
     lvl, f = level_and_freq(hs.tx_all()[4000:12000])
     assert f == pytest.approx(800, abs=2) and lvl == pytest.approx(-10, abs=0.5)
+
+
+def test_local_ringback_toward_pbx_replaces_rtp_until_stopped() -> None:
+    hs = Harness(echo=False)
+    hs.e.set_tone(hs.st.row, "ringback")
+    hs.run(400, lambda k, prev: np.zeros(B))  # 2 s: US ringback 440 + 480 Hz, 2 s on
+    x = hs.tx_all()
+    lvl, _ = level_and_freq(x[800:8000])
+    spec = np.abs(np.fft.rfft(x[800:8000]))
+    f = np.fft.rfftfreq(7200, 1 / 8000)
+    top = sorted(f[np.argsort(spec)[-2:]])
+    assert top == pytest.approx([440, 480], abs=3) and -25 < lvl < -10
+    hs.e.set_tone(hs.st.row, None)
+    hs.run(40, lambda k, prev: np.zeros(B))
+    assert not hs.tx_all()[-800:].any()
