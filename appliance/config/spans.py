@@ -77,8 +77,8 @@ class DahdiSpanConfig(Section):
         doc="First DAHDI channel number of the span; unset: taken from DAHDI at start.",
     )
     blocksize: int = setting(
-        40, apply=Apply.SPAN, ge=8, le=1024, multiple_of=8,
-        doc="Samples per read/write on each channel (DAHDI_SET_BLOCKSIZE); 40 = 5 ms.",
+        40, apply=Apply.SPAN, ge=16, le=1024, multiple_of=8,
+        doc="Samples per read/write on each channel (DAHDI_SET_BLOCKSIZE); 40 = 5 ms; DAHDI refuses fewer than 16.",
     )
 
 
