@@ -406,3 +406,31 @@ def test_all_channels_busy(rig: Rig) -> None:
         rig.do("disconnect", c)
     assert rig.run(lambda: all(rig.has(E.Released, call_id=c) for c in cids), 5.0)
     rig.assert_idle(5.0)
+
+
+FAC_NAMES = [(v, r) for v in (Variant.QSIG, Variant.NI2) for r in ("user", "network")]
+
+
+@pytest.mark.parametrize(("variant", "role"), FAC_NAMES,
+                         ids=[f"{v.name}-{r}" for v, r in FAC_NAMES])
+def test_connected_name_presentation(variant: Variant, role: str) -> None:
+    """QSIG name presentation (ECMA-164 connectedName) in our CONNECT reaches libpri."""
+    from appliance.isdn.cc.parties import name_ies
+    from appliance.isdn.q931 import NameOp
+    r = Rig(variant, role)
+    try:
+        r.start()
+        r.app.setup("2000", 3)
+        assert r.run(lambda: bool(r.of(E.IncomingCall)))
+        inc = r.of(E.IncomingCall)[-1]
+        r.do("connect", inc.call_id,
+             ies=name_ies(r.profile, "Gateway AI", op=NameOp.CONNECTED_NAME))
+        assert r.run(lambda: bool(r.pri_events(Ev.ANSWER)))
+        subs = r.pri_events(Ev.ANSWER)[-1].subcmds
+        names = [s["connected_line"]["id"]["name"]["str"] for s in subs
+                 if s.get("connected_line")]
+        assert names == ["Gateway AI"]
+        r.do("disconnect", inc.call_id)
+        r.assert_idle()
+    finally:
+        r.close()
