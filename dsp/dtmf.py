@@ -28,7 +28,9 @@ configurable):
 * talk-off: the two tones must carry ``purity`` (75 %) of the power, no
   other tone of a group may come within 6 dB of the strongest, the second
   harmonic of each tone must be ``harmonic_db`` (-15 dB) or more below it
-  (telephone sets keep distortion 20 dB down, Q.23), and both halves of the
+  (telephone sets keep distortion 20 dB down, Q.23), the two measured
+  frequencies must not stand in a ratio of partials of one note (2, 3/2,
+  4/3, 5/3; no digit within 1.5 % comes near them), and both halves of the
   analysis window must hold the tone.
 
 How: every 5 ms (40 samples, on absolute positions) one matrix product gives
@@ -85,6 +87,9 @@ WINDOW_SUBS: Final = 4  # 20 ms analysis window
 _N: Final = SUB * WINDOW_SUBS
 _TWIST_MARGIN_DB: Final = 0.5
 _EDGE: Final = SUB
+# frequency ratios of partials of one harmonic sound, with half-widths that no
+# digit within 1.5 % reaches (its ratios: 1.285 .. 1.918 and 2.119 .. 2.343)
+_HARMONIC_RATIOS: Final = ((2.0, 0.01), (1.5, 0.008), (4 / 3, 0.005), (5 / 3, 0.005))
 # columns 0..7: fundamentals, 8..15: their second harmonics (rectangular window);
 # 16..47: the fundamentals again, weighted by quarter j = 0..3 of a 20 ms Hann window
 _RECT_FREQS: Final = np.array(LOW_GROUP + HIGH_GROUP + tuple(2 * f for f in LOW_GROUP + HIGH_GROUP))
@@ -331,7 +336,12 @@ class DtmfDetector:
         harm_ok = (np.sqrt(h_best) <= allowed).all(axis=2)
         lim = 0.3 * np.sqrt(r_best)
         halves_ok = ((np.abs(half_a[sel]) >= lim) & (np.abs(half_b[sel]) >= lim)).all(axis=2)
-        ok = dominant & in_freq & level_ok & twist_ok & pure & harm_ok & halves_ok
+        # two partials of one note: no valid pair (within 1.5 %) has a ratio near 2, 3/2, 4/3 or 5/3
+        ratio = f_high / (nominal[:, :, 0] + offset_hz[:, :, 0])
+        partials = np.zeros(ratio.shape, dtype=bool)
+        for r, w in _HARMONIC_RATIOS:
+            partials |= np.abs(ratio - r) <= w * r
+        ok = dominant & in_freq & level_ok & twist_ok & pure & harm_ok & halves_ok & ~partials
         digit = np.where(ok, row * 4 + (col - 4), -1)
         with np.errstate(divide="ignore"):
             level = 10 * np.log10(np.maximum(p_low, 1e-30) / self._ref)

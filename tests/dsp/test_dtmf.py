@@ -10,6 +10,8 @@ import pytest
 from dsp import g711
 from dsp.dtmf import (
     DIGITS,
+    HIGH_GROUP,
+    LOW_GROUP,
     DtmfDetector,
     DtmfEvent,
     DtmfGenerator,
@@ -66,6 +68,28 @@ def test_q24_accepts_frequency_deviation_within_1_5_percent(error: float) -> Non
 @pytest.mark.parametrize("error", [-0.06, -0.045, -0.035, 0.035, 0.045, 0.06])
 def test_q24_rejects_frequency_deviation_beyond_3_5_percent(error: float) -> None:
     assert _starts(_detect(_one_digit_each(freq_error=error))) == ""
+
+
+@pytest.mark.parametrize(("low_err", "high_err"), [(-0.015, 0.015), (0.015, -0.015)])
+def test_q24_accepts_tones_deviating_in_opposite_directions(low_err: float, high_err: float) -> None:
+    t = np.arange(800) / FS
+    amp = 0.316 * 16020 * np.sqrt(2)
+    xs = []
+    for d in DIGITS:
+        r, c = divmod(DIGITS.index(d), 4)
+        f1, f2 = LOW_GROUP[r] * (1 + low_err), HIGH_GROUP[c] * (1 + high_err)
+        xs.append(np.concatenate([np.zeros(800), amp * (np.sin(2 * np.pi * f1 * t) + np.sin(2 * np.pi * f2 * t))]))
+    assert _per_channel(_detect(np.stack(xs))) == list(DIGITS)
+
+
+def test_a_note_and_its_octave_is_not_a_digit() -> None:
+    """833.3 Hz (-2.2 % from 852) and its 2nd harmonic (1666.6 Hz, +2.05 % from 1633): not "C"."""
+    t = np.arange(1600) / FS
+    x = 8000 * np.sin(2 * np.pi * 833.3 * t) + 4000 * np.sin(2 * np.pi * 1666.6 * t)
+    assert _starts(_detect(np.concatenate([np.zeros(400), x]))) == ""
+    # the music passage where that happened
+    passage = to_int16(music_like(60, 6005, -10.0))[320000:345000]
+    assert _starts(_detect(passage)) == ""
 
 
 def test_q24_rejects_one_tone_off_frequency() -> None:
