@@ -105,7 +105,7 @@ class Controller:
 
     def schedule_restart(self, channel: int) -> None:
         if self.link_up:
-            self._send_restart((channel,), RestartClass.INDICATED_CHANNELS, 0.0 + self._now)
+            self._send_restart((channel,), RestartClass.INDICATED_CHANNELS, self._now)
         else:
             self.pool.mark_needs_restart(channel)
 
@@ -218,7 +218,7 @@ class Controller:
 
     def _rx_unknown_cref(self, msg: Msg, now: float) -> None:
         """Q.931 5.8.3.2: messages whose call reference names no call here."""
-        reply = Msg  # local alias
+        reply = Msg  # answers go back on the same reference, flag inverted
         if msg.mt == "SETUP" and msg.from_originator:
             if msg.mandatory_error is not None:  # Q.931 5.8.6: RELEASE COMPLETE, 96/100
                 ie, cause = msg.mandatory_error
