@@ -99,7 +99,9 @@ def system_conf(plan: Plan, ends: Iterable[int], basechans: dict[int, int] | Non
     ends = list(ends)
     for end in ends:
         lines.append(f"dynamic=loc,{LOC_KEY}:{end},{plan.numchans},0")
-    for end in ends if basechans is not None else ():
+    for end in ends:
+        if basechans is None:
+            break
         base = basechans[end]
         lines.append(f"bchan={_ranges(plan.bchans, base)}")
         lines.append(f"dchan={base + plan.dchan - 1}")

@@ -12,6 +12,7 @@ import os
 import select
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.vm.conftest import Pair
 
 
 @pytest.fixture
-def ctl() -> object:
+def ctl() -> Iterator[int]:
     fd = os.open(dv.CTL, os.O_RDWR)
     yield fd
     os.close(fd)
@@ -29,9 +30,11 @@ def ctl() -> object:
 
 def test_spans_up_without_alarm(pair: Pair, ctl: int) -> None:
     for end in (0, 1):
-        info = dv.wait_for(
-            f"span {end} free of alarms",
-            lambda end=end: (i := dv.spanstat(ctl, pair.spanno[end])).alarms == 0 and i, 5.0)
+        def clear(end: int = end) -> abi.SpanInfo | None:
+            info = dv.spanstat(ctl, pair.spanno[end])
+            return info if info.alarms == 0 else None
+
+        info = dv.wait_for(f"span {end} free of alarms", clear, 5.0)
         assert info.name == dv.span_name(end)
         assert info.numchans == pair.plan.numchans
         assert info.totalchans == pair.plan.numchans
@@ -143,8 +146,12 @@ def test_stopping_a_span_raises_red_on_the_other_and_starting_clears_it(
         pair.start((1,))
         dv.wait_for("end 0 clear", lambda: _alarms(ctl, pair.spanno[0]) == 0, 5.0)
         events: list[int] = []
-        dv.wait_for("NOALARM event", lambda: (events.extend(dv.drain_events(fd)) or
-                                              abi.Event.NOALARM in events), 3.0)
+
+        def noalarm() -> bool:
+            events.extend(dv.drain_events(fd))
+            return abi.Event.NOALARM in events
+
+        dv.wait_for("NOALARM event", noalarm, 3.0)
         assert events[-1] == abi.Event.NOALARM, events
         _, more = dv.read_audio(fd, 800)
         assert abi.Event.ALARM not in more
