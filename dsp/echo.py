@@ -30,9 +30,9 @@ How: three parts, each array code over (channels, ...):
   (fax CED) disables only the NLP; the detector releases 250 ms +/- 150 ms
   after the tone or the modem's signal stops, and the canceller comes back.
 
-A guard in the linear part: when the error of a call is louder than Sin
-itself (the model is worse than none, e.g. the echo path was just opened,
-G.168 test 5), Sin is sent instead.
+A guard in the linear part: when the error of a call is 3 dB louder than
+Sin itself (the model is worse than none, e.g. the echo path was just
+opened, G.168 test 5), Sin is sent instead.
 
 Limits: 8 kHz linear int16 (decode G.711 first).  Echo path capacity up to
 ``tail_ms`` (rounded up to 20 ms steps).  Pure delay beyond the tail is not
@@ -94,6 +94,8 @@ class EchoCanceller:
         self._tones = AnswerToneDetector(channels) if tone_disabler else None
         self._tone = np.zeros(channels, np.int8)
         self._erl_db = np.zeros(channels, np.float32)
+        self._srin = np.zeros(channels, np.float32)
+        self._secho = np.zeros(channels, np.float32)
         self._blocks_seen = 0
 
     # -- control ----------------------------------------------------------
@@ -113,6 +115,8 @@ class EchoCanceller:
         self._filter.reset(mask)
         self._nlp.reset(mask)
         self._erl_db[mask] = 0
+        self._srin[mask] = 0
+        self._secho[mask] = 0
         self._tone[mask] = 0
         if self._tones is not None:
             if channel is None:
@@ -177,11 +181,13 @@ class EchoCanceller:
             # of bursts): Sin above -45 dBm0 and mostly explained.
             loud_echo = (f.block_sin > _ECHO_FLOOR) & (f.block_echo > 0.25 * f.block_sin)
             self._nlp.learn_erle(f.block_sin, f.block_err, single & loud_echo)
-            erl = 10 * np.log10((f.block_rin + 1.0) / (f.block_echo + 1.0))
-            self._erl_db = np.where(single, self._erl_db + 0.1 * (erl - self._erl_db),
-                                    self._erl_db).astype(np.float32)
+            # ERL from smoothed powers (block ratios are biased by pauses:
+            # the echo of a burst outlasts it).
+            self._srin = np.where(single, 0.98 * self._srin + 0.02 * f.block_rin, self._srin)
+            self._secho = np.where(single, 0.98 * self._secho + 0.02 * f.block_echo, self._secho)
+            self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
         # A model clearly worse than none (an opened echo path): send Sin.
-        worse = np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0
+        worse = (f.trained > 25) & (np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0)
         err = np.where(worse[:, None], d, err)
         nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
         out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng)

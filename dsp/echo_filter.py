@@ -18,8 +18,9 @@ K = ceil(taps / P) partitions.
 * Normalisation per bin by the input power over the whole filter span,
   weighted by proportionate partition gains (the x^T G x of IPNLMS), so
   colour and pauses of the far-end signal do not upset the step.
-* Alternately constrained (AUMDF): two partitions per block have their
-  weights projected back to P taps, in turn, which saves most FFTs.
+* Alternately constrained (AUMDF): partition 0 every block (so the
+  filter stays causal) and one other in turn have their weights projected
+  back to P taps, which saves most FFTs.
 * Adaptation only while the far end is active in the span (the echo of a
   burst outlasts it by the echo path delay) and no double talk: a Geigel
   detector (Sin peak above 0.71 of the Rin peaks over the tail, i.e. ERL
@@ -61,10 +62,11 @@ PSMOOTH: Final = 0.5  # blocks: mu = MU_MAX / (1 + (age - BOOT) / TAU)
 ALPHA: Final = -0.5  # IPNLMS proportionality (-1: uniform, 1: fully proportionate)
 GEIGEL: Final = 0.71
 HANGOVER: Final = 12  # blocks (240 ms)
-CONSTRAIN: Final = 2
+CONSTRAIN: Final = 3
 NEAR_MARGIN_DB = 12.0
 NEAR_MIN_ERLE = -25.0
-PATH_CHANGE = 50  # partitions re-constrained per block
+PATH_BLOCKS = 25
+PATH_COHERENCE = 0.15  # partitions re-constrained per block
 _DBM0_RMS: Final = 16020.7
 # Far end silent: mean power per bin below about -50 dBm0 (2P-point FFT).
 _SILENCE_BIN_POWER: Final = (_DBM0_RMS * 10 ** (-50 / 20)) ** 2 * BLOCK * 2
@@ -116,6 +118,9 @@ class AdaptiveFilter:
         self._bad = np.zeros(c, np.int32)
         self._since_geigel = np.zeros(c, np.int32)
         self._ratio_db = np.zeros(c, np.float32)
+        self._cxe = np.zeros((c, k, f), np.complex64)
+        self._cxx = np.zeros((c, k, f), np.float32)
+        self._cee = np.zeros((c, f), np.float32)
         self.adapt = np.ones(c, bool)
         self.age = np.zeros(c, np.float32)
         self.trained = np.zeros(c, np.float32)
@@ -236,22 +241,8 @@ class AdaptiveFilter:
         self.trained += far_active
         self._detect_double_talk()
 
-        # Echo path change: the error stays most of Sin, Sin no louder than
-        # the echo estimate, with no Geigel double talk, for about a second
-        # of far-end speech.  (A caller quieter than the echo looks alike
-        # for a moment, hence the long wait.)
-        bad = (far_active & (self.age > BOOT) & (self._since_geigel > HANGOVER)
-               & (self.block_err > 0.5 * self.block_sin)
-               & (self.block_sin < 4.0 * self.block_echo)
-               & (self.block_err > 16.0 * self.noise + _SILENCE_BLOCK_POWER))
-        good = far_active & (self.block_err < 0.1 * self.block_sin)
-        self._bad = np.clip(self._bad + bad.astype(np.int32) - 2 * good, 0, 100)
-        changed = self._bad >= PATH_CHANGE
-        self.age[changed] = 0
-        self._bad[changed] = 0
-        self._ratio_db[changed] = 0
-        self._hang[changed] = 0
-        self.double_talk &= ~changed
+        ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
+        self._path_change(xw, pw, ef, far_active)
         learn = far_active & ~self.double_talk
         self.age += learn
         # Error floor: minimum statistics (falls at once, rises ~4 dB/s).
@@ -263,18 +254,60 @@ class AdaptiveFilter:
             return
         mu = np.maximum(MU_MIN, MU_MAX / (1.0 + np.maximum(self.age - BOOT, 0.0) / TAU))
         mu = (mu * on).astype(np.float32)
-        ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         denom = (g[:, :, None] * pw).sum(axis=1) + _SILENCE_BIN_POWER * 1e-2
         step = (mu[:, None] / denom) * ef
         grad = np.conj(xw) * step[:, None, :]
         grad *= g[:, :, None]
         self.w += grad
-        n_con = min(k, CONSTRAIN)
-        start = (self.blocks_done * n_con) % k
-        sel = [(start + j) % k for j in range(n_con)]
+        # Partition 0 is constrained every block: its second-half taps would
+        # reach into the current block's future samples (non-causal, and the
+        # zero-delay partial-block output could not reproduce them).  The
+        # others take turns (alternately updated MDF).
+        sel = [0]
+        if k > 1:
+            sel += [1 + (self.blocks_done * (CONSTRAIN - 1) + j) % (k - 1)
+                    for j in range(min(k - 1, CONSTRAIN - 1))]
         wt = _irfft(self.w[:, sel])
         wt[..., BLOCK:] = 0
         self.w[:, sel] = _rfft(wt)
+
+    def _path_change(self, xw: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
+        """Echo path change: a mismatch that is coherent with the far end.
+
+        While the error stays most of Sin (converged filter, far end active),
+        the cross-spectra of error and far end are summed per partition.  A
+        caller is not coherent with Rin (coherence about 1/blocks); a new
+        echo path is.  After PATH_BLOCKS such blocks, a coherence above
+        PATH_COHERENCE in some partition restarts the step schedule, double
+        talk detectors included.
+        """
+        suspect = (far_active & (self.age > BOOT)
+                   & (self.block_err > 0.5 * self.block_sin)
+                   & (self.block_err > 16.0 * self.noise + _SILENCE_BLOCK_POWER))
+        # Blocks the model explains end the suspicion; pauses hold it.
+        good = far_active & (self.block_err < 0.25 * self.block_sin)
+        self._bad = np.where(good, 0, self._bad + suspect).astype(np.int32)
+        if not suspect.any():
+            return
+        fresh = suspect & (self._bad == 1)
+        self._cxe[fresh] = 0
+        self._cxx[fresh] = 0
+        self._cee[fresh] = 0
+        m = suspect.astype(np.float32)
+        self._cxe += np.conj(xw) * (ef * m[:, None])[:, None, :]
+        self._cxx += pw * m[:, None, None]
+        self._cee += _power(ef) * m[:, None]
+        ready = self._bad >= PATH_BLOCKS
+        if not ready.any():
+            return
+        num = _power(self._cxe).sum(axis=2)
+        den = (self._cxx * self._cee[:, None, :]).sum(axis=2) + 1e-3
+        changed = ready & ((num / den).max(axis=1) > PATH_COHERENCE)
+        self.age[changed] = 0
+        self._ratio_db[changed] = 0
+        self._hang[changed] = 0
+        self.double_talk &= ~changed
+        self._bad[ready] = 0
 
     def _detect_double_talk(self) -> None:
         """Geigel, plus two detectors that work once the filter has converged.
@@ -286,18 +319,26 @@ class AdaptiveFilter:
         """
         self._rmax[:, self.blocks_done % self._rmax.shape[1]] = np.abs(self._xcur).max(axis=1)
         smax = np.abs(self._dcur).max(axis=1)
-        # An ERL 6 dB echo path can put echo peaks above the Geigel line;
-        # the echo estimate explaining Sin (error 6 dB under it) says so.
-        geigel = (smax > GEIGEL * self._rmax.max(axis=1)) & (self.block_err > 0.25 * self.block_sin)
+        # An ERL 6 dB echo path can put echo peaks above the Geigel line.
+        # Once converged, a caller also stands out of the echo estimate's
+        # peaks (twice them); an echo path change with a similar loss does
+        # not, so it is not taken for double talk and can be re-learnt.
+        # Before convergence the line is 0 dB: peaky ERL 6 dB paths must not
+        # hold the filter in double talk before it has learnt anything.
+        ymax = np.abs(self._ycur).max(axis=1)
+        rmax = self._rmax.max(axis=1)
+        early = self.age <= BOOT
+        geigel = np.where(early, smax > rmax, (smax > GEIGEL * rmax) & (smax > 2.0 * ymax))
         self._since_geigel = np.where(geigel, 0, self._since_geigel + 1)
         converged = self.age > BOOT
-        floor = 4.0 * self.noise + _SILENCE_BLOCK_POWER
+        floor = 8.0 * self.noise + _SILENCE_BLOCK_POWER
         loud = converged & (self.block_sin > 4.0 * self.block_echo + floor)
         expected = self.block_sin * 10 ** ((self._ratio_db + NEAR_MARGIN_DB) / 10)
         near = converged & (self._ratio_db < NEAR_MIN_ERLE) & (self.block_err > expected + floor)
         self._hang = np.where(geigel | loud | near, HANGOVER, np.maximum(self._hang - 1, 0))
         self.double_talk = self._hang > 0
-        single = self.far_active & ~self.double_talk & (self.block_sin > floor)
+        # Learn on blocks where the echo stands well above the background.
+        single = self.far_active & ~self.double_talk & (self.block_echo > floor)
         # Error-to-Sin ratio of single talk, following the worst recent
         # blocks (it rises fast, falls slowly): voiced sounds are cancelled
         # less well than noise-like ones, and must not look like a caller.

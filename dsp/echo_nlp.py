@@ -19,8 +19,9 @@ How (per channel, all channels as arrays, per call of any length):
 * NLP on: the far end was active within the tail and no caller: the output
   is comfort noise; transitions are ramped over the call (no clicks).
 * Background: the error's power spectrum (320-point frames, 50 % overlap,
-  sqrt-Hann) averaged over frames where the far end is silent and the
-  frame is within 6 dB of the minimum-statistics floor.  Comfort noise is
+  sqrt-Hann) averaged over frames within 3 dB of the minimum-statistics
+  floor of the frame power where the echo estimate is under a tenth of the
+  error (echo would leave its residual and G.711 quantisation in it).  Comfort noise is
   synthesised from it with random phases and overlap-add, which gives the
   same level and spectral shape.
 
@@ -65,6 +66,8 @@ class Nlp:
         self._bg_seen = np.zeros(c, np.float32)
         self._floor = np.full(c, 1e9, np.float32)
         self._quiet = np.ones(c, bool)
+        self._fecho = np.zeros(c, np.float32)
+        self._ferr = np.zeros(c, np.float32)
         # Comfort noise synthesis (overlap-add queue).
         self._cn_tail = np.zeros((c, FRAME), np.float32)
         self._cn_queue = np.zeros((c, 0), np.float32)
@@ -75,6 +78,9 @@ class Nlp:
             a[mask] = 0
         self._gain[mask] = 1
         self._floor[mask] = 1e9
+        self._quiet[mask] = True
+        self._fecho[mask] = 0
+        self._ferr[mask] = 0
         self.active[mask] = False
         self.caller[mask] = False
         self._cn_queue[mask] = 0
@@ -110,7 +116,7 @@ class Nlp:
         expected = y_pow * (10 ** (-np.maximum(self.erle_db, 0) / 10) + _QUANT)
         self.caller = double_talk | (e_pow > _MARGIN * (expected + bg) + 1.0)
         self.active = enabled & armed & ~self.caller
-        self._learn_background(err, armed)
+        self._learn_background(err, echo_est)
         target = np.where(self.active, 0.0, 1.0).astype(np.float32)
         ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
         gain = self._gain[:, None] + (target - self._gain)[:, None] * ramp
@@ -122,30 +128,44 @@ class Nlp:
             out += self._comfort_noise(n) * (1 - gain)
         return out
 
-    def _learn_background(self, err: F32, armed: BoolArray) -> None:
+    def _learn_background(self, err: F32, echo_est: F32) -> None:
         n, done = err.shape[1], 0
-        self._quiet &= ~armed
         while done < n:
             take = min(n - done, FRAME - self._fpos)
-            self._frame[:, FRAME + self._fpos:FRAME + self._fpos + take] = err[:, done:done + take]
+            seg = slice(done, done + take)
+            self._frame[:, FRAME + self._fpos:FRAME + self._fpos + take] = err[:, seg]
+            self._fecho += np.sum(echo_est[:, seg] ** 2, axis=1)
+            self._ferr += np.sum(err[:, seg] ** 2, axis=1)
             self._fpos += take
             done += take
             if self._fpos == FRAME:
+                # Until the canceller has converged the echo estimate says
+                # nothing: only far-end silence counts then.
+                self._quiet = (((self._fecho < 0.1 * self._ferr) & (self.erle_db >= 10.0))
+                               | (self._far_hang == 0))
                 self._background_frame()
+                self._fecho[:] = 0
+                self._ferr[:] = 0
                 self._frame[:, :FRAME] = self._frame[:, FRAME:]
                 self._fpos = 0
-                self._quiet = ~armed
 
     def _background_frame(self) -> None:
         spec = sfft.rfft(self._frame * _WIN, axis=1, workers=1)
         p = (spec.real**2 + spec.imag**2).astype(np.float32)
         frame_pow = p.sum(axis=1)
         self._floor = np.minimum(frame_pow, self._floor * 1.02 + 1.0)
-        use = self._quiet & (frame_pow < 4.0 * self._floor + 1.0)
+        # Background: frames at the floor of the error power in which the
+        # echo estimate is under a tenth of the error (no echo to leave a
+        # residual, e.g. its G.711 quantisation; the far end's pauses).
+        at_floor = frame_pow < 2.0 * self._floor + 1.0
+        use = at_floor & self._quiet
         rate = np.maximum(0.05, 1.0 / (1.0 + self._bg_seen))
         self._bg = np.where(use[:, None], self._bg + rate[:, None] * (p - self._bg),
                             self._bg).astype(np.float32)
         self._bg_seen += use
+        # Never above the floor: an estimate learnt too early comes down.
+        high = self._bg.sum(axis=1) > 2.0 * self._floor + 1.0
+        self._bg[high] *= 0.95
 
     def _comfort_noise(self, n: int) -> F32:
         while self._cn_queue.shape[1] < n:

@@ -6,18 +6,18 @@ echo of a voice-band signal is ``erl_db`` below it (ERL as G.168 3.12 defines
 it, measured on band-limited noise).  ``run`` builds Rin and Sin for a set of
 cases at once, shaped (cases, samples) as the canceller takes them; with
 ``g711`` both Rin (towards the line) and Sin (from the line) go through
-mu-law, as on a real T1/E1 span.
+mu-law (``dsp.g711``), as on a real T1/E1 span.
 """
 
 from __future__ import annotations
 
-import audioop
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy import signal as sps
 
+from dsp.g711 import ulaw_decode, ulaw_encode
 from tests.dsp.g168.models import model
 from tests.dsp.g168.signals import FS
 
@@ -30,10 +30,8 @@ def saturate(x: FloatArray) -> Int16Array:
 
 
 def ulaw_loop(x: Int16Array) -> Int16Array:
-    """Encode to mu-law and back (Python's audioop as the G.711 reference)."""
-    flat = np.ascontiguousarray(x, dtype="<i2").tobytes()
-    back = audioop.ulaw2lin(audioop.lin2ulaw(flat, 2), 2)
-    return np.frombuffer(back, dtype="<i2").reshape(x.shape).astype(np.int16)
+    """Encode to mu-law and back (dsp.g711, tested against audioop and spandsp)."""
+    return ulaw_decode(ulaw_encode(np.ascontiguousarray(x, dtype=np.int16)))
 
 
 @dataclass(frozen=True)
