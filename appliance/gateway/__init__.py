@@ -1,0 +1,7 @@
+"""Calls across the gateway: routing, the ISDN<->SIP call bridge, and the runtime part.
+
+- `routing.Router`: inbound/outbound rules, number normalisation, per-trunk limits.
+- `bridge.Bridge`: one call's interworking state machine (sans-I/O, a table).
+- `runtime.GatewayPart`: the core part wiring spans (in the media process),
+  Q.921/Q.931, the SIP endpoint, the media plane and CTI events together.
+"""
