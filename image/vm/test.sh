@@ -31,9 +31,15 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run 'make vm-apt'"
 kver=$(sed -n 's/^kernel=//p' "$img/info.txt")
 
-results=${TDMGW_VM_RESULTS:-$cache/run}
-rm -rf "$results"
-mkdir -p "$results"
+if [ -n "${TDMGW_VM_RESULTS:-}" ]; then
+	results=$TDMGW_VM_RESULTS  # the caller's folder: must be new or empty, never cleared here
+	mkdir -p "$results"
+	[ -z "$(ls -A "$results")" ] || die "TDMGW_VM_RESULTS=$results is not empty"
+else
+	results=$cache/run
+	rm -rf "$results"
+	mkdir -p "$results"
+fi
 timeout_s=${TDMGW_VM_TIMEOUT:-1500}
 
 qemu_base=(qemu-system-x86_64 -machine pc -m 1024 -smp 2
