@@ -148,8 +148,9 @@ class SipEndpoint:
             self.loop.call_soon_threadsafe(self.on_event, event)
 
     def forget(self, call: Any) -> None:
-        if self.calls.get(call.call_id) is call:
-            del self.calls[call.call_id]
+        cid = call.call_id
+        if self.calls.get(cid) is call:
+            del self.calls[cid]
 
     # ------------------------------------------------------------ outgoing calls
 
@@ -323,7 +324,7 @@ class SipEndpoint:
         try:
             calling, name = parse_identity(froms[0] if froms else "",
                                            values(req, "p-asserted-identity"),
-                                           (values(req, "privacy") or [None])[0], policy)
+                                           next(iter(values(req, "privacy")), None), policy)
         except (HeaderError, ValueError) as exc:
             log.info("INVITE %s: calling party not mapped: %s", req.getHFBody("call-id"), exc)
             extra["from"] = froms[0] if froms else ""

@@ -108,6 +108,7 @@ class SippyThread:
 
 def transaction_manager_class() -> Any:
     """sippy's SipTransactionManager with the fixes above (import in the sippy thread)."""
+    from sippy.SipRequest import SipRequest
     from sippy.SipTransactionManager import SipTransactionManager
     from sippy.Udp_server import Udp_server, Udp_server_opts
 
@@ -134,6 +135,19 @@ def transaction_manager_class() -> Any:
                 return
             if screen is None:
                 return
+            if not data_in.startswith(b"SIP/2.0 "):
+                # sippy logs and drops a request it cannot parse without answering;
+                # parse the parts it needs first so the sender gets its 400.
+                try:
+                    req = SipRequest(data_in.decode())
+                    req.getTIds()
+                    req.getHFBody("via").getAddr()
+                    req.getHFBody("cseq").getCSeqNum()
+                    req.getHFBody("from").getTag()
+                    req.getHFBody("to").getTag()
+                except Exception as exc:
+                    self._refuse(data_in, ra, server, f"{type(exc).__name__}: {exc}")
+                    return
             try:
                 super().handleIncoming(data_in, ra, server, rtime)
             except Exception as exc:

@@ -135,7 +135,7 @@ def _section_info(body: SdpBody, index: int) -> tuple[str, int, list[int], dict[
             elif a.name == "ptime" and a.value and a.value.strip().isdigit():
                 ptime = int(a.value.strip())
             elif a.name in _DIRECTIONS:
-                direction = a.name  # type: ignore[assignment]
+                direction = a.name
     return str(conn.addr), int(m.port), [int(f) for f in m.formats], rtpmap, ptime, direction
 
 
