@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +46,68 @@ class SipTrunk(Section):
         30, apply=Apply.LIVE, ge=0, le=3600,
         doc="SIP OPTIONS keep-alive interval in seconds; 0 turns it off.",
     )
+    failover: list[HostPortField] = setting_list(
+        apply=Apply.LIVE, doc="Further targets (\"IP:port\") tried in order after `host`.",
+    )
+    trusted_networks: list[str] = setting_list(
+        apply=Apply.LIVE,
+        doc="Source networks (CIDR) whose INVITEs this trunk accepts; empty: the targets' IPs.",
+    )
+    inbound_username: str | None = setting(
+        None, apply=Apply.LIVE, doc="Digest user an untrusted source must authenticate as.",
+    )
+    inbound_password: SecretStr | None = setting(
+        None, apply=Apply.LIVE, doc="Digest password for `inbound_username`.",
+    )
+    registration: bool = setting(False, apply=Apply.LIVE, doc="Register with digest to `host`.")
+    register_expires_s: int = setting(
+        3600, apply=Apply.LIVE, ge=60, le=86400, doc="Expires asked for in REGISTER.",
+    )
+    no_provisional_s: float = setting(
+        4.0, apply=Apply.LIVE, ge=0, le=32,
+        doc="Fail over when a target sends no provisional response in this time; 0: Timer B.",
+    )
+    rel100: Literal["off", "supported", "required"] = setting(
+        "supported", apply=Apply.LIVE, doc="100rel/PRACK (RFC 3262): off, supported or required.",
+    )
+    session_expires_s: int = setting(
+        1800, apply=Apply.LIVE, ge=0, le=86400,
+        doc="Session timer interval (RFC 4028) asked for; 0 turns session timers off.",
+    )
+    min_se_s: int = setting(90, apply=Apply.LIVE, ge=1, le=86400, doc="Smallest interval accepted.")
+    session_refresh: Literal["update", "reinvite"] = setting(
+        "update", apply=Apply.LIVE, doc="How we refresh: UPDATE (when allowed) or re-INVITE.",
+    )
+    domain: str | None = setting(
+        None, apply=Apply.LIVE, pattern=r"^[A-Za-z0-9.:_-]+$",
+        doc="Host part of From/PAI/Diversion URIs; unset: the trunk's host.",
+    )
+    country_code: str = setting(
+        "1", apply=Apply.LIVE, pattern=r"^[0-9]{0,3}$", doc="For +E.164 numbers on this trunk.",
+    )
+    send_pai: bool = setting(True, apply=Apply.LIVE, doc="Send P-Asserted-Identity (RFC 3325).")
+    trust_pai: bool = setting(True, apply=Apply.LIVE, doc="Take the caller from PAI when present.")
+    redirection: Literal["diversion", "history-info", "both", "none"] = setting(
+        "diversion", apply=Apply.LIVE, doc="Redirection header sent: Diversion and/or History-Info.",
+    )
+    trust_redirection: bool = setting(True, apply=Apply.LIVE, doc="Map received redirection headers.")
+    send_uui: bool = setting(True, apply=Apply.LIVE, doc="Send User-to-User (RFC 7433).")
+    trust_uui: bool = setting(True, apply=Apply.LIVE, doc="Map received User-to-User.")
+    send_reason: bool = setting(True, apply=Apply.LIVE, doc="Send Reason with the Q.850 cause.")
+
+    @model_validator(mode="after")
+    def _networks(self) -> SipTrunk:
+        for net in self.trusted_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise rule_error([("trusted_networks", net, "a network like 192.0.2.0/24")]) from None
+        if self.inbound_password is not None and not self.inbound_username:
+            raise rule_error([("inbound_username", None, "a user name to go with inbound_password")])
+        if self.registration and (not self.username or
+                              (self.password is None and self.password_file is None)):
+            raise rule_error([("registration", True, "username and password to register with")])
+        return self
 
     @model_validator(mode="after")
     def _auth(self) -> SipTrunk:
@@ -64,6 +127,10 @@ class SipConfig(Section):
     transport: Literal["udp"] = setting("udp", apply=Apply.DAEMON, doc="SIP transport: `udp`.")
     user_agent: str = setting(
         "tdmgw", apply=Apply.LIVE, max_length=64, doc="User-Agent / Server header value."
+    )
+    realm: str = setting(
+        "tdmgw", apply=Apply.LIVE, max_length=64, pattern=r"^[A-Za-z0-9._-]+$",
+        doc="Digest realm of our challenges to inbound INVITEs.",
     )
     trunks: list[SipTrunk] = setting_list(
         apply=Apply.LIVE, doc="`[[sip.trunks]]`: SIP peers that routes send calls to."

@@ -383,23 +383,38 @@ class SipEndpoint:
         return req
 
     def _ping(self, trunk: TrunkSpec, target: tuple[str, int]) -> None:
-        req = self._dialogless("OPTIONS", trunk, target, "")
+        """One OPTIONS; no final answer within min(5 s, interval) counts as 408 (not
+        Timer F's 32 s), so a dead target is seen within one interval."""
+        from sippy.Time.Timeout import Timeout
 
-        def done(resp: Any, _t: Any = None) -> None:
-            code = resp.getSCode()[0]
-            if code < 200:
+        req = self._dialogless("OPTIONS", trunk, target, "")
+        state: dict[str, Any] = {"done": False}
+
+        def finish(code: int) -> None:
+            if state["done"]:
                 return
+            state["done"] = True
+            if state.get("timer") is not None:
+                state["timer"].cancel()
             changed = self.health[trunk.name].result(target[0], target[1], code, time.monotonic())
             if changed is not None:
                 log.info("trunk %s target %s:%s is %s (OPTIONS %d)", trunk.name, target[0],
                          target[1], "up" if changed else "down", code)
                 self.emit(ev.TrunkStatus(trunk.name, target, changed, f"OPTIONS {code}"))
 
+        def done(resp: Any, _t: Any = None) -> None:
+            code = resp.getSCode()[0]
+            if code >= 200:
+                finish(code)
+
         try:
             self.tm.newTransaction(req, resp_cb=done)
         except Exception:
             log.exception("OPTIONS to %s:%s not sent", *target)
-            self.health[trunk.name].result(target[0], target[1], 503, time.monotonic())
+            finish(503)
+            return
+        wait = min(5.0, trunk.options_interval_s) if trunk.options_interval_s > 0 else 5.0
+        state["timer"] = Timeout(lambda: finish(408), wait)
 
     def _register(self, trunk: TrunkSpec, reg: RegistrationTimer, challenge: Any,
                   prev: Any = None) -> None:

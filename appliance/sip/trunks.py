@@ -85,7 +85,7 @@ class EndpointSettings:
                 trust_uui=opt("trust_uui", True), send_reason=opt("send_reason", True))
             trunks.append(TrunkSpec(
                 name=t.name, targets=tuple(targets), policy=policy, username=t.username,
-                password=password, register=opt("register", False),
+                password=password, register=opt("registration", False),
                 register_expires_s=opt("register_expires_s", 3600),
                 trusted_networks=parse_networks(opt("trusted_networks", [])),
                 inbound_username=opt("inbound_username", None), inbound_password=inbound_pw,

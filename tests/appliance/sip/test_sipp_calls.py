@@ -309,3 +309,28 @@ def test_digest_registration(harness: Any, tmp_path: Path) -> None:
     again = h.expect(ev.RegistrationStatus, timeout=8)  # refreshed at half the 6 s granted
     assert again.registered
     ok(sipp)
+
+
+def test_options_pings_mark_target_down_and_back_up(harness: Any, tmp_path: Path) -> None:
+    """A silent target goes down within one interval; sipp answering brings it back."""
+    import socket
+
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))  # receives and never answers
+    dead = hole.getsockname()
+    good_port = free_udp_port()
+    good = Sipp(tmp_path / "g", "options_responder.xml", port=good_port, calls=50)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", dead[1]), ("127.0.0.1", good_port), options_interval_s=1))
+    down = h.expect(ev.TrunkStatus, timeout=5)
+    assert down.target == ("127.0.0.1", dead[1]) and not down.up
+    assert h.endpoint.runtime.call_sync(lambda: h.endpoint.health["ai"].order()) == [
+        ("127.0.0.1", good_port), ("127.0.0.1", dead[1])]
+    hole.close()
+    back = Sipp(tmp_path / "b", "options_responder.xml", port=dead[1], calls=50)
+    up = h.expect(ev.TrunkStatus, timeout=6)
+    assert up.target == ("127.0.0.1", dead[1]) and up.up
+    assert h.endpoint.runtime.call_sync(lambda: h.endpoint.health["ai"].order())[0] == (
+        "127.0.0.1", dead[1])  # calls return to the primary
+    good.kill()
+    back.kill()
