@@ -25,7 +25,8 @@ configurable):
 * timing: tones of 40 ms or more are accepted, 25 ms or less rejected;
   pauses of 40 ms or more separate digits, interruptions of 10 ms or less
   are bridged;
-* talk-off: the two tones must carry ``purity`` (75 %) of the power, no
+* talk-off: the two tones must carry ``purity`` (60 %) of the power (so a
+  digit at -10 dBm0 per tone over -13 dBm0 precise dial tone passes), no
   other tone of a group may come within 6 dB of the strongest, the second
   harmonic of each tone must be ``harmonic_db`` (-15 dB) or more below it
   (telephone sets keep distortion 20 dB down, Q.23), the two measured
@@ -188,7 +189,7 @@ class DtmfDetector:
         reverse_twist_db: float = 4.0,
         min_level_dbm0: float = -30.0,
         max_level_dbm0: float = 1.0,
-        purity: float = 0.75,
+        purity: float = 0.6,
         harmonic_db: float = -15.0,
         dominance_db: float = 6.0,
         min_frames: int = 5,

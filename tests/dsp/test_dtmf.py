@@ -175,6 +175,16 @@ def test_in_white_noise() -> None:
     assert _starts(_detect(noisy)) == "0123456789"
 
 
+@pytest.mark.parametrize("country", ["us", "uk", "de", "fr"])
+def test_digits_over_dial_tone(country: str) -> None:
+    """Digits at -10 dBm0 per tone keyed while the dial tone (-10 .. -22 dBm0) still plays."""
+    from dsp.tones import ProgressTone, progress_tone
+
+    x = dtmf_sequence("0123456789*#ABCD", on_ms=60, off_ms=60, lead_ms=100, level_dbm0=-10)
+    x = x + progress_tone(country, ProgressTone.DIAL, len(x) / FS)
+    assert _starts(_detect(to_int16(x))) == "0123456789*#ABCD"
+
+
 def test_digits_in_speech_are_found() -> None:
     """Digits pressed while the far end talks 10 dB below them."""
     x = dtmf_sequence("258", on_ms=80, off_ms=200, lead_ms=300, level_dbm0=-10)
