@@ -133,6 +133,8 @@ class MediaServer:
                 sp.set_listener(_Listener(self, g, sp, sp is objs[0]))
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
+        self.realtime = False  # set by child_main when SCHED_FIFO was granted
+        self._over = 0
         self._server: asyncio.AbstractServer | None = None
         self._stopped = asyncio.Event()
         self._clock_off = time.time() - time.monotonic()
@@ -212,10 +214,26 @@ class MediaServer:
                 st.counters.send_errors += 1
                 continue
             eng.sent(st, built, time.monotonic())
-        h.max_tick_ms = max(h.max_tick_ms, (time.monotonic() - now) * 1000.0)
         eng.after_send()
+        took = time.monotonic() - now
+        h.max_tick_ms = max(h.max_tick_ms, took * 1000.0)
+        self._guard(took, eng.block / 8000.0)
         if eng.events:
             self._flush_events(eng.take_events())
+
+    def _guard(self, took: float, period: float) -> None:
+        """Real-time overload guard: a SCHED_FIFO process whose blocks take longer than the
+        block period for a second on end would starve the machine; it goes back to normal
+        scheduling (and says so) instead."""
+        if not self.realtime:
+            return
+        self._over = self._over + 1 if took > period else 0
+        if self._over * period >= 1.0:
+            with contextlib.suppress(OSError, AttributeError):
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            self.realtime = False
+            log.warning("media: blocks take longer than %.1f ms: leaving real-time scheduling", period * 1e3)
+            self._flush_events([{"event": "overload", "pid": os.getpid()}])
 
     def _drain(self, h: _Group, now: float) -> None:
         ready = h.epoll.poll(0)
@@ -448,8 +466,11 @@ class _Listener:
         self.server._flush_events([{"event": "dframe", "span": span.name, "frame": frame.hex()}])
 
     def span_event(self, span: Span, event: SpanEvent) -> None:
+        status = span.status()
         self.server._flush_events([{"event": "span_event", "span": span.name,
-                                    "type": type(event).__name__, "detail": repr(event)}])
+                                    "type": type(event).__name__, "detail": repr(event),
+                                    "layer1_up": status.layer1_up,
+                                    "alarms": status.alarms.names()}])
 
 
 def _jsonable(o: Any) -> Any:
@@ -464,11 +485,16 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
     """Entry point of the spawned media process."""
     logging.basicConfig(level=options.get("log_level", "INFO"))
     params = [(SpanParams(**_span_kwargs(p)), extra) for p, extra in spans]
+    rt = False
     if options.get("realtime"):
-        # SCHED_FIFO keeps other work off the media loop; only for a media process that has
-        # headroom (an RT process that cannot keep up starves the machine: use "nice" then)
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        # SCHED_FIFO keeps other work off the media loop; MediaServer._guard drops it again
+        # if the blocks do not fit in real time (an RT process that cannot keep up would
+        # starve the machine)
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(options.get("rt_priority", 10))))
+            rt = True
+        except (OSError, AttributeError):
+            log.warning("media: no real-time scheduling (not permitted)")
     elif options.get("nice"):
         with contextlib.suppress(OSError):
             os.nice(int(options["nice"]))
@@ -477,6 +503,7 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
         srv = MediaServer(params, port_min=options.get("port_min", 10000),
                           port_max=options.get("port_max", 20000), host=options.get("host", "0.0.0.0"),
                           echo=options.get("echo", True), group=options.get("group", True))
+        srv.realtime = rt
         await srv.serve(path)
 
     asyncio.run(main())

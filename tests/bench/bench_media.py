@@ -88,8 +88,8 @@ def _peer(conn: Any, n_max: int) -> None:
         s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         socks.append(s)
-    with contextlib.suppress(OSError):  # test equipment: keep its own timing out of the figures
-        os.nice(-5)
+    with contextlib.suppress(OSError, AttributeError):  # test equipment: its timing stays out of the figures
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
     conn.send([s.getsockname()[1] for s in socks])
     lut = g711.alaw_decode(np.arange(256, dtype=np.uint8))
     ep = select.epoll()
@@ -160,7 +160,7 @@ class Rig:
             spans.append((p, {"clock": True, "far_end": "tests.bench.bench_media:BenchFarEnd"}))
         self.tmp = tempfile.mkdtemp(prefix="tdmgw-bench-media-")
         self.pool = MediaPool(self.tmp, spans, processes=processes, port_min=40000, port_max=60000,
-                              host="127.0.0.1", log_level="WARNING", nice=-10)
+                              host="127.0.0.1", log_level="WARNING", realtime=True, nice=-10)
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.peer = ctx.Process(target=_peer, args=(child, 30 * n_spans), daemon=True)
@@ -285,6 +285,18 @@ def _row(label: Any, ptime: int, r: dict[str, Any]) -> list[Any]:
 
 
 def run() -> list[Table]:
+    # the bench itself must get a turn while the media processes run at real-time priority
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    try:
+        tables = _run_all()
+    finally:
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return [*tables, _engine_table()]
+
+
+def _run_all() -> list[Table]:
     rows: list[list[Any]] = []
     verdicts: list[str] = []
     results: dict[tuple[int, int], dict[str, Any]] = {}
@@ -331,7 +343,9 @@ def run() -> list[Table]:
             "not depend on how much CPU the shared machine left them); 'of it EC/DTMF': the share in "
             "dsp.echo.EchoCanceller.process and dsp.dtmf.DtmfDetector.process; 'kept up': media seconds "
             "processed per wall second (below 1: the processes were starved and the clock spans skipped)",
-            "two media processes (spans shared out, nice -10), one engine per process for its spans; "
+            "media processes at SCHED_FIFO 10 (the product's setting; dropped automatically if the "
+            "blocks do not fit in real time), the peer at 5, the bench at 1; 240 calls in two media "
+            "processes (spans shared out), one engine per process for its spans; "
             "peer CPU is the test peer's, not the gateway's",
             "'240 + GIL hog': a thread spinning in the control (SIP-side) process during the run: the "
             "media processes are not affected because they are processes of their own",
@@ -340,7 +354,7 @@ def run() -> list[Table]:
         ],
         targets=verdicts,
     )
-    return [t, _engine_table()]
+    return [t]
 
 
 def _engine_table() -> Table:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.media import cn as cnmod
 from appliance.media import dtmf_events as de
@@ -249,3 +251,20 @@ def test_local_ringback_toward_pbx_replaces_rtp_until_stopped() -> None:
     hs.e.set_tone(hs.st.row, None)
     hs.run(40, lambda k, prev: np.zeros(B))
     assert not hs.tx_all()[-800:].any()
+
+
+@settings(max_examples=100)
+@given(st.lists(st.binary(max_size=200), max_size=20))
+def test_fuzz_datagrams_never_raise(datagrams: list[bytes]) -> None:
+    """Whatever arrives on an RTP or RTCP socket is dropped and counted, never raised."""
+    hs = _FUZZ
+    for d in datagrams:
+        hs.e.receive_rtp(hs.st, b"\x80" + d, PEER, 0.0)
+        hs.e.receive_rtp(hs.st, d, PEER, 0.0)
+        hs.e.receive_rtcp(hs.st, d, (PEER[0], PEER[1] + 1), 0.0)
+    written: list[np.ndarray] = []
+    hs.e.tick(np.full((2, B), 0xFF, np.uint8), 0.0, written.append)
+    assert written[0].shape == (2, B)
+
+
+_FUZZ = Harness(echo=False)
