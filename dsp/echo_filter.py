@@ -113,6 +113,8 @@ class AdaptiveFilter:
         self._ph = np.zeros((c, 2 * k, f), np.float32)
         self._pm = np.zeros((c, 2 * k), np.float32)
         self._grad = np.zeros((c, k, f), np.complex64)
+        self._xc = np.zeros((c, 2 * k, f), np.complex64)
+        self._span = np.zeros((c, f), np.float32)
         self._i = 0
         self.w = np.zeros((c, k, f), np.complex64)
         self._rmax = np.zeros((c, k + 1), np.float32)
@@ -140,7 +142,7 @@ class AdaptiveFilter:
     def reset(self, mask: BoolArray) -> None:
         """Forget the echo path model and history of the channels in ``mask``."""
         for a in (self._xprev, self._xcur, self._dcur, self._ecur, self._ycur, self._tail,
-                  self._xh, self._ph, self._pm, self.w, self._rmax, self._hang, self._bad, self.age,
+                  self._xh, self._xc, self._span, self._ph, self._pm, self.w, self._rmax, self._hang, self._bad, self.age,
                   self._since_geigel, self._ratio_db,
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
@@ -206,18 +208,25 @@ class AdaptiveFilter:
         self._i = (self._i - 1) % self.k
         i = self._i
         p = _power(xb)
-        if PSMOOTH:
-            # Smoothed per-bin power (fast attack, slow decay): an
-            # instantaneous |X|^2 would give huge steps in the bins it
-            # happens to miss.
-            p = np.maximum(p, PSMOOTH * prev + (1 - PSMOOTH) * p)
+        # Smoothed per-bin power (fast attack, slow decay): an instantaneous
+        # |X|^2 would give huge steps in the bins it happens to miss.
+        p = np.maximum(p, PSMOOTH * prev + (1 - PSMOOTH) * p)
+        # Slot i held the window now leaving the span: keep the span's
+        # power as a running sum (re-summed now and then against drift).
+        if self.blocks_done % 64 == 0:
+            self._span = self._ph[:, i + 1:i + self.k].sum(axis=1) + p
+        else:
+            self._span += p - self._ph[:, i]
         self._xh[:, i] = xb
         self._xh[:, i + self.k] = xb
+        xc = np.conjugate(xb)
+        self._xc[:, i] = xc
+        self._xc[:, i + self.k] = xc
+        self._ph[:, i] = p
+        self._ph[:, i + self.k] = p
         pm = p.mean(axis=1)
         self._pm[:, i] = pm
         self._pm[:, i + self.k] = pm
-        self._ph[:, i] = p
-        self._ph[:, i + self.k] = p
 
     # -- adaptation -------------------------------------------------------
     def _adapt_block(self) -> None:
@@ -252,10 +261,9 @@ class AdaptiveFilter:
         mu = (mu * on).astype(np.float32)
         # NLMS normalisation per bin by the input power over the span: the
         # K partitions' gradients add up, hence the 1/K.
-        denom = pw.sum(axis=1) + _SILENCE_BIN_POWER * 1e-2 * k
+        denom = np.maximum(self._span, 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
         step = (mu[:, None] / denom) * ef
-        grad = np.conjugate(xw, out=self._grad)
-        grad *= step[:, None, :]
+        grad = np.multiply(self._xc[:, i:i + k], step[:, None, :], out=self._grad)
         self.w += grad
         # Partition 0 is constrained every block: its second-half taps would
         # reach into the current block's future samples (non-causal, and the
