@@ -97,8 +97,11 @@ class Core:
         self.control.open()
         self.media.start()
         self.shutdown.add(Phase.SPANS, "spans", self.spans.stop_all)
+        # parts are built before the spans open, so a part that hosts spans elsewhere
+        # (the gateway part: in the media process) can say so (spans.host_elsewhere)
+        built = self._build_parts()
         await self.spans.start_all()
-        await self._start_parts()
+        await self._start_parts(built)
         self.bus.publish("core.started", pid=os.getpid(), version=__version__)
         tasks = [asyncio.create_task(self._status_loop(), name="status")]
         interval = self.notifier.watchdog_interval()
@@ -133,11 +136,21 @@ class Core:
             sender.flush()
             sender.close()
 
-    async def _start_parts(self) -> None:
-        """Build and start every part named in `parts.PARTS` (see parts.py)."""
+    def _build_parts(self) -> list[tuple[str, Any]]:
+        """Build every part named in `parts.PARTS` (see parts.py); failures are reported."""
+        built: list[tuple[str, Any]] = []
         for spec in self.part_specs:
             try:
-                part = resolve(spec)(self)
+                built.append((spec, resolve(spec)(self)))
+            except Exception as exc:
+                self.part_states[spec] = f"failed: {exc!r}"
+                log.exception("part %s could not be built", spec)
+        return built
+
+    async def _start_parts(self, built: list[tuple[str, Any]] | None = None) -> None:
+        """Start the built parts in order (building them first if not yet done)."""
+        for spec, part in (self._build_parts() if built is None else built):
+            try:
                 await part.start()
             except Exception as exc:
                 self.part_states[spec] = f"failed: {exc!r}"

@@ -60,9 +60,15 @@ class SpanManager:
         self._frame_handlers: dict[str, FrameHandler] = {}
         self._block_handlers: dict[str, BlockHandler] = {}
         self._control: asyncio.AbstractEventLoop | None = None
+        self.hosted: set[str] = set()
         for c in configs:
             board.add_span(c.name, number=c.number, driver=c.driver, type=c.type,
                            state="not started")
+
+    def host_elsewhere(self, name: str) -> None:
+        """A part opens span `name` in another process (the media process hosts the
+        spans' clocks, issue 9); the manager then neither opens nor reports it."""
+        self.hosted.add(name)
 
     def on_frame(self, name: str, handler: FrameHandler) -> None:
         self._frame_handlers[name] = handler
@@ -78,6 +84,8 @@ class SpanManager:
     async def start_all(self, timeout: float = 5.0) -> None:
         self._control = asyncio.get_running_loop()
         for cfg in self.configs:
+            if cfg.name in self.hosted:
+                continue
             await self._start(cfg, timeout)
 
     async def _start(self, cfg: SpanConfig, timeout: float) -> None:

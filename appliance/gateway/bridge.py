@@ -730,6 +730,7 @@ def _table() -> dict[tuple[Direction, State, type[Event]], Handler]:
             (d, S.CLEARING, IsdnConnected): B._ignore,  # our DISCONNECT follows it
         }
     t |= {
+        ("in", S.ACTIVE, IsdnConnected): B._ignore,  # CONNECT ACKNOWLEDGE of our CONNECT
         ("out", S.EARLY_DISCONNECT, SipHangup): B._out_cancel_early_disconnect,
         ("out", S.EARLY_DISCONNECT, SipFailed): B._out_cancel_early_disconnect,
         ("out", S.EARLY_DISCONNECT, IsdnProgress): B._ignore,

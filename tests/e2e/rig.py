@@ -1,0 +1,132 @@
+"""End-to-end rig: the gateway core (with its gateway part) between a simulated PBX
+(libpri, network side, at the far end of the virtual span) and SIP peers on loopback.
+
+`Rig` writes a config (virtual T1 span, NI-2, gateway user side; one SIP trunk to
+`sip_peer`; routes), runs `appliance.core.app.Core` in this asyncio loop with the
+gateway part, and starts `appliance.demo.pbx.SimulatedPbx` on the span's far end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from appliance.config.load import loads
+from appliance.core.app import Core
+from appliance.demo.pbx import SimulatedPbx
+from appliance.gateway.runtime import GatewayPart
+from drivers.span import Side, SpanParams, SpanType, VirtualParams
+from tests.peers.sipp.runner import free_udp_port
+
+PART = "appliance.gateway.runtime:GatewayPart"
+
+
+def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
+                extra_trunk: str = "", routes: str | None = None) -> str:
+    routes = routes if routes is not None else """
+[[routes.inbound]]
+name = "all"
+match = "(.*)"
+target = "ai"
+[[routes.outbound]]
+name = "all"
+spans = ["span1"]
+"""
+    return f"""
+[[spans]]
+name = "span1"
+number = 1
+driver = "virtual"
+type = "T1"
+switchtype = "ni2"
+side = "user"
+[spans.virtual]
+dchannel_socket = "{tmp}/d.sock"
+bchannel_local = "127.0.0.1:{gw_b}"
+bchannel_remote = "127.0.0.1:{far_b}"
+[sip]
+bind = "127.0.0.1"
+port = 0
+[[sip.trunks]]
+name = "ai"
+host = "{peer[0]}"
+port = {peer[1]}
+options_interval_s = 0
+{extra_trunk}
+{routes}
+[media]
+rtp_port_min = {20000 + (gw_b % 20000) // 2 * 2}
+rtp_port_max = {20000 + (gw_b % 20000) // 2 * 2 + 200}
+[runtime]
+dir = "{tmp}/run"
+[logging]
+journald = false
+"""
+
+
+class Rig:
+    def __init__(self, tmp: Path, peer: tuple[str, int], **kw: Any) -> None:
+        self.tmp = tmp
+        gw_b, far_b = free_udp_port(), free_udp_port()
+        self.loaded = loads(config_text(tmp, peer, gw_b=gw_b, far_b=far_b, **kw), source="e2e")
+        self.core = Core(self.loaded, lambda: self.loaded, parts=[PART])
+        params = SpanParams(name="pbx", number=1, driver="virtual", type=SpanType.T1,
+                            side=Side.NETWORK, block_samples=40,
+                            virtual=VirtualParams(f"{tmp}/d.sock", ("127.0.0.1", far_b),
+                                                  ("127.0.0.1", gw_b)))
+        self.pbx = SimulatedPbx(params)
+        self.task: asyncio.Task[int] | None = None
+
+    @property
+    def part(self) -> GatewayPart:
+        parts = [p for p in self.core.shutdown._hooks.values() for _, p in p]
+        for hook in parts:
+            owner = getattr(hook, "__self__", None)
+            if isinstance(owner, GatewayPart):
+                return owner
+        raise LookupError("no gateway part")
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        sip = self.part.sip
+        assert sip is not None
+        return sip.address  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> Rig:
+        self.task = asyncio.create_task(self.core.run())
+        await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
+        assert self.core.part_states[PART] == "running", self.core.part_states
+        await self.pbx.start()
+        # up, and the restarts of the idle channels a link start brings (NI-2) are done
+        await wait_for(lambda: self.pbx.up and all(
+            s.link_up and s.dch.ctl.pool.all_idle() and not s.dch.ctl.pool.restarting()
+            for s in self.part.spans.values()), 20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.core.stop()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 15)
+        await self.pbx.stop()
+
+    def describe(self) -> str:
+        part = self.part
+        return (f"bridges {[(c, x.bridge.state, x.bridge.isdn_live, x.bridge.sip_live, x.bridge.media) for c, x in part.calls.items()]}, "
+                f"pbx busy {self.pbx.busy}, cc {[s.dch.ctl.calls() for s in part.spans.values()]}")
+
+    def idle(self) -> bool:
+        """No call anywhere: the bridge, call control and the PBX's channel map."""
+        part = self.part
+        return (not part.calls and not self.pbx.busy
+                and all(not s.dch.ctl.calls() for s in part.spans.values()))
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.01)
