@@ -119,13 +119,13 @@ def transaction_manager_class() -> Any:
         model_udp_server = (Udp_server, OneSenderOpts)
         bad_input: Callable[[str, str], None] | None = None
 
-        def newTransaction(self, msg: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        def newTransaction(self, msg: Any, *args: Any, **kwargs: Any) -> Any:
             if self.tclient is None:
                 raise RuntimeError("SIP endpoint is shut down")
             fix_transport(msg)
             return super().newTransaction(msg, *args, **kwargs)
 
-        def unregConsumer(self, consumer: Any, call_id: str) -> None:  # noqa: N802
+        def unregConsumer(self, consumer: Any, call_id: str) -> None:
             if self.req_consumers is None:
                 return  # shut down: dialogs dying afterwards have nothing to unregister
             try:
