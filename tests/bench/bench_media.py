@@ -279,7 +279,7 @@ async def _one(rig: Rig, n: int, ptime_ms: int, busy_parent: bool = False) -> di
 
 def _row(label: Any, ptime: int, r: dict[str, Any]) -> list[Any]:
     return [label, ptime, len(r["tdm_rtp"]), _pct(r["tdm_rtp"], 50), _pct(r["tdm_rtp"], 99), r["target"],
-            _pct(r["rtp_tdm"], 50), _pct(r["rtp_tdm"], 99), round(r["cpu"], 3), round(r["cpu_echo"], 3),
+            _pct(r["rtp_tdm"], 50), _pct(r["rtp_tdm"], 99), round(r["cpu_wall"], 3), round(r["cpu_echo"], 3),
             round(r["cpu_dtmf"], 3), round(r["kept_up"], 3), round(r["peer_cpu"], 3), r["max_tick"],
             round(r["load"], 1)]
 
@@ -323,15 +323,17 @@ def _run_all() -> list[Table]:
                                 f"<= ptime + 5 = {ptime + 5} ms (240 calls, ptime {ptime})")
                 verdicts.append(f"{'PASS' if p99b <= 5 else 'FAIL'} RTP->TDM p99 beyond the jitter target "
                                 f"{p99b:.1f} ms <= 5 ms (240 calls, ptime {ptime})")
-                verdicts.append(f"{'PASS' if r['cpu'] <= 1.0 else 'FAIL'} media CPU {r['cpu']:.2f} cores "
-                                f"<= 1 (240 calls, ptime {ptime}; echo canceller {r['cpu_echo']:.2f}, "
-                                f"DTMF detector {r['cpu_dtmf']:.2f} of it)")
+                kept = r["kept_up"] >= 0.99
+                verdicts.append(f"{'PASS' if kept and r['cpu_wall'] <= 1.0 else 'FAIL'} media CPU "
+                                f"{r['cpu_wall']:.2f} cores <= 1 (240 calls, ptime {ptime}; echo canceller "
+                                f"{r['cpu_echo']:.2f} and DTMF detector {r['cpu_dtmf']:.2f} cores per media "
+                                f"second; kept up with real time: {r['kept_up']:.2f})")
     busy = results[(0, 20)]
     rows.append(_row("240 + GIL hog", 20, busy))
     t = Table(
         "Media plane: one-way latency (ms) and CPU (cores), echo canceller and DTMF detection on",
         ["calls", "ptime", "clicks", "TDM->RTP p50", "TDM->RTP p99", "jb target", "RTP->TDM-target p50",
-         "RTP->TDM-target p99", "media CPU", "of it EC", "of it DTMF", "kept up", "peer CPU",
+         "RTP->TDM-target p99", "media CPU", "EC CPU", "DTMF CPU", "kept up", "peer CPU",
          "max tick ms", "load avg"],
         rows,
         notes=[
@@ -339,10 +341,10 @@ def _run_all() -> list[Table]:
             "at the peer, for the first sample of the packet (the worst one); 5 ms span blocks",
             "RTP->TDM: kernel arrival at the gateway to the first sample handed to the span, less the jitter "
             "buffer target (its minimum is one ptime, adapted to the measured jitter)",
-            "media CPU: CPU seconds of the media processes per second of media they processed (so it does "
-            "not depend on how much CPU the shared machine left them); 'of it EC/DTMF': the share in "
-            "dsp.echo.EchoCanceller.process and dsp.dtmf.DtmfDetector.process; 'kept up': media seconds "
-            "processed per wall second (below 1: the processes were starved and the clock spans skipped)",
+            "media CPU: CPU seconds of the media processes per wall second; 'EC/DTMF CPU': CPU seconds in "
+            "dsp.echo.EchoCanceller.process and dsp.dtmf.DtmfDetector.process per second of media processed; "
+            "'kept up': media seconds processed per wall second (below 1 the processes did not keep up, the "
+            "clock spans skipped blocks, and the latency figures measure that backlog)",
             "media processes at SCHED_FIFO 10 (the product's setting; dropped automatically if the "
             "blocks do not fit in real time), the peer at 5, the bench at 1; 240 calls in two media "
             "processes (spans shared out), one engine per process for its spans; "
