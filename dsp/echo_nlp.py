@@ -18,7 +18,7 @@ How (per channel, all channels as arrays, per call of any length):
   is made on the same call's samples, so nothing is delayed or clipped.
 * NLP on: the far end was active within the tail and no caller: the output
   is comfort noise; transitions are ramped over the call (no clicks).
-* Background: the error's power spectrum (320-point frames, 50 % overlap,
+* Background: the error's power spectrum (320-point frames, back to back,
   sqrt-Hann) averaged over frames within 3 dB of the minimum-statistics
   floor of the frame power where the echo estimate is under a tenth of the
   error (echo would leave its residual and G.711 quantisation in it).  Comfort noise is
@@ -108,8 +108,10 @@ class Nlp:
                 enabled: BoolArray, cng: bool, samples_per_s: int = 8000) -> F32:
         """Return the NLP output for the error ``err`` (channels, n)."""
         n = err.shape[1]
-        e_pow = np.mean(err * err, axis=1)
-        y_pow = np.mean(echo_est * echo_est, axis=1)
+        e2 = err * err
+        y2 = echo_est * echo_est
+        e_pow = np.mean(e2, axis=1)
+        y_pow = np.mean(y2, axis=1)
         self._far_hang = np.where(far_active, int(_FAR_HANG * samples_per_s),
                                   np.maximum(self._far_hang - n, 0)).astype(np.int32)
         armed = self._far_hang > 0
@@ -117,7 +119,7 @@ class Nlp:
         expected = y_pow * (10 ** (-np.maximum(self.erle_db, 0) / 10) + _QUANT)
         self.caller = double_talk | (e_pow > _MARGIN * (expected + bg) + 1.0)
         self.active = enabled & armed & ~self.caller
-        self._learn_background(err, echo_est)
+        self._learn_background(err, e2, y2)
         target = np.where(self.active, 0.0, 1.0).astype(np.float32)
         ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
         gain = self._gain[:, None] + (target - self._gain)[:, None] * ramp
@@ -129,17 +131,18 @@ class Nlp:
             out += self._comfort_noise(n) * (1 - gain)
         return out
 
-    def _learn_background(self, err: F32, echo_est: F32) -> None:
+    def _learn_background(self, err: F32, e2: F32, y2: F32) -> None:
+        # Frames of 2 * FRAME samples, back to back.
         n, done = err.shape[1], 0
         while done < n:
-            take = min(n - done, FRAME - self._fpos)
+            take = min(n - done, 2 * FRAME - self._fpos)
             seg = slice(done, done + take)
-            self._frame[:, FRAME + self._fpos:FRAME + self._fpos + take] = err[:, seg]
-            self._fecho += np.sum(echo_est[:, seg] ** 2, axis=1)
-            self._ferr += np.sum(err[:, seg] ** 2, axis=1)
+            self._frame[:, self._fpos:self._fpos + take] = err[:, seg]
+            self._fecho += y2[:, seg].sum(axis=1)
+            self._ferr += e2[:, seg].sum(axis=1)
             self._fpos += take
             done += take
-            if self._fpos == FRAME:
+            if self._fpos == 2 * FRAME:
                 # Until the canceller has converged the echo estimate says
                 # nothing: only far-end silence counts then.
                 self._quiet = (((self._fecho < 0.1 * self._ferr) & (self.erle_db >= 10.0))
@@ -147,14 +150,13 @@ class Nlp:
                 self._background_frame()
                 self._fecho[:] = 0
                 self._ferr[:] = 0
-                self._frame[:, :FRAME] = self._frame[:, FRAME:]
                 self._fpos = 0
 
     def _background_frame(self) -> None:
         spec = sfft.rfft(self._frame * _WIN, axis=1, workers=1)
         p = (spec.real**2 + spec.imag**2).astype(np.float32)
         frame_pow = p.sum(axis=1)
-        self._floor = np.minimum(frame_pow, self._floor * 1.02 + 1.0)
+        self._floor = np.minimum(frame_pow, self._floor * 1.04 + 1.0)
         # Background: frames at the floor of the error power in which the
         # echo estimate is under a tenth of the error (no echo to leave a
         # residual, e.g. its G.711 quantisation; the far end's pauses).
