@@ -33,7 +33,6 @@ class TrunkSpec:
     session_expires_s: int = 1800
     min_se_s: int = 90
     session_refresh: Literal["update", "reinvite"] = "update"
-    max_calls: int = 0
 
     def inbound_peer(self) -> InboundPeer:
         nets = self.trusted_networks
@@ -92,7 +91,6 @@ class EndpointSettings:
                 options_interval_s=float(t.options_interval_s),
                 no_provisional_s=float(opt("no_provisional_s", 4.0)),
                 rel100=opt("rel100", "supported"), session_expires_s=opt("session_expires_s", 1800),
-                min_se_s=opt("min_se_s", 90), session_refresh=opt("session_refresh", "update"),
-                max_calls=opt("max_calls", 0)))
+                min_se_s=opt("min_se_s", 90), session_refresh=opt("session_refresh", "update")))
         return cls(bind=str(sip.bind), port=int(sip.port), user_agent=sip.user_agent,
                    realm=getattr(sip, "realm", "tdmgw"), trunks=tuple(trunks))

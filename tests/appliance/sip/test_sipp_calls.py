@@ -334,3 +334,80 @@ def test_options_pings_mark_target_down_and_back_up(harness: Any, tmp_path: Path
         "127.0.0.1", dead[1])  # calls return to the primary
     good.kill()
     back.kill()
+
+
+def test_peer_hold_resume_and_dtmf_info(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_hold_info.xml", remote=h.address)
+    h.expect(ev.IncomingCall).call.answer(MEDIA)
+    held = h.expect(ev.MediaChanged)
+    assert held.remote.on_hold and held.remote.direction == "sendonly"
+    resumed = h.expect(ev.MediaChanged)
+    assert not resumed.remote.on_hold
+    dtmf = h.expect(ev.DtmfInfo)
+    assert (dtmf.digit, dtmf.duration_ms) == ("5", 160)
+    h.expect(ev.Hangup)
+    ok(sipp)
+
+
+def test_we_hold_and_resume(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_hold.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Answered)
+    call.hold(True)
+    assert h.expect(ev.MediaChanged).remote.direction == "recvonly"
+    call.hold(False)
+    assert h.expect(ev.MediaChanged).remote.direction == "sendrecv"
+    call.hangup(CauseFact(16))
+    ok(sipp)
+
+
+def test_small_session_interval_gets_422(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    ok(Sipp(tmp_path, "uac_422.xml", remote=h.address))
+
+
+def test_callee_422_retried_with_its_min_se(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_422.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port)))
+    h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    assert h.expect(ev.Failed).status == 486
+    ok(sipp)
+
+
+def test_outbound_digest_challenge_answered(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "uas_auth.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port), username="gw", password="pa55"))
+    call = h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    h.expect(ev.Answered)
+    call.hangup(CauseFact(16))
+    ok(sipp)
+
+
+def test_rport_reply_goes_to_the_source_port(harness: Any) -> None:
+    """RFC 3581: a request whose Via names another port, with ;rport, is answered
+    to the port it came from, and the Via says so (symmetric signalling for NAT)."""
+    import socket
+
+    h = harness(trunk())
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(2)
+    port = s.getsockname()[1]
+    msg = ("OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.50:5999;rport;branch=z9hG4bKnat1\r\n"
+           "From: <sip:nat@192.0.2.50>;tag=1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: nat1\r\n"
+           "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    s.sendto(msg.encode(), h.address)
+    reply = s.recv(4000).decode()
+    s.close()
+    assert reply.startswith("SIP/2.0 200 OK\r\n")
+    via = next(line for line in reply.split("\r\n") if line.startswith("Via:"))
+    assert f"rport={port}" in via and "received=127.0.0.1" in via
