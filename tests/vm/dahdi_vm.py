@@ -25,6 +25,7 @@ These helpers use ``drivers.dahdi_abi`` for the ioctl numbers and layouts.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -343,6 +344,14 @@ def exchange(chan0: int, chan1: int, law: str, seconds: float) -> dict[int, byte
     for fd in fds.values():
         poller.register(fd, select.POLLIN | select.POLLOUT | select.POLLPRI)
     by_fd = {fd: end for end, fd in fds.items()}
+    # Queue as much as DAHDI takes (32 x 20 ms) before the loop: a stall of this process
+    # early on would otherwise underrun the transmit side and shift the audio.
+    for end, fd in fds.items():
+        with contextlib.suppress(BlockingIOError):
+            while sent[end] < n:
+                sent[end] += os.write(fd, send[end][sent[end]:sent[end] + 160])
+        if sent[end] >= n:
+            poller.modify(fd, select.POLLIN | select.POLLPRI)
     deadline = time.monotonic() + seconds * 4 + 10
     try:
         while any(len(g) < n for g in got.values()):

@@ -1,6 +1,6 @@
 """libpri on a real DAHDI D-channel: plain ``pri_new(fd, node, switch)``.
 
-The harness in ``tests.peers.libpri`` runs libpri over a socketpair with
+The binding in ``appliance.demo.libpri`` (re-exported by ``tests.peers.libpri``) runs libpri over a socketpair with
 ``pri_new_cb``.  In the VM libpri does what chan_dahdi lets it do on a card:
 it reads and writes the ``dchan=`` channel's file descriptor itself, and
 DAHDI's HDLC adds and checks the FCS (libpri writes 2 placeholder octets and
@@ -16,8 +16,9 @@ import ctypes as C
 import os
 import select
 import time
+from collections import deque
 
-from tests.peers.libpri import _LOGS, LIB, Event, LibPri, Node, Switch, decode_event
+from appliance.demo.libpri import _LOGS, LIB, Event, LibPri, Node, Switch, decode_event
 from tests.vm.dahdi_vm import drain_events
 
 LIB.pri_new.restype = C.c_void_p
@@ -34,6 +35,7 @@ class DahdiLibPri(LibPri):
         self.sent: list[bytes] = []
         self.received: list[bytes] = []
         self._pending: bytes | None = None
+        self._backlog: deque[bytes] = deque()  # unused: libpri writes the fd itself
         self.pri = LIB.pri_new(fd, int(node), int(switch))
         if not self.pri:
             raise RuntimeError("pri_new failed")
