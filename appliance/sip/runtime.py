@@ -125,6 +125,18 @@ def transaction_manager_class() -> Any:
             fix_transport(msg)
             return super().newTransaction(msg, *args, **kwargs)
 
+        def shutdown(self) -> None:
+            """Cancel every transaction's timers first: sippy leaves them armed, and a
+            retransmission after shutdown would run against a torn-down manager."""
+            for table in (self.tclient, self.tserver):
+                for t in list((table or {}).values()):
+                    for name in ("teA", "teB", "teC", "teD", "teE", "teF", "teG"):
+                        timer = getattr(t, name, None)
+                        if timer is not None:
+                            timer.cancel()
+                            setattr(t, name, None)
+            super().shutdown()
+
         def unregConsumer(self, consumer: Any, call_id: str) -> None:
             if self.req_consumers is None:
                 return  # shut down: dialogs dying afterwards have nothing to unregister

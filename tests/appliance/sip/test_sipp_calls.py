@@ -411,3 +411,80 @@ def test_rport_reply_goes_to_the_source_port(harness: Any) -> None:
     assert reply.startswith("SIP/2.0 200 OK\r\n")
     via = next(line for line in reply.split("\r\n") if line.startswith("Via:"))
     assert f"rport={port}" in via and "received=127.0.0.1" in via
+
+
+def test_reliable_180_retransmitted_until_late_prack(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_prack_late.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(180, reliable=True)
+    time.sleep(1.6)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+    sent = h.sent("SIP/2.0 180")
+    assert len(sent) >= 2 and len({s for s in sent}) == 1  # the same RSeq, retransmitted
+
+
+def test_inbound_facts_from_headers(harness: Any, tmp_path: Path) -> None:
+    """Issue 11 on the way in: PAI + Privacy, Diversion and User-to-User become facts."""
+    h = harness(trunk(policy=TrunkPolicy(host="gw.example", country_code="1")))
+    sipp = Sipp(tmp_path, "uac_facts.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    f = call.facts
+    assert f.calling is not None and f.calling.digits == "2125550100"
+    assert f.calling.type == TypeOfNumber.NATIONAL and f.calling.restricted
+    assert f.calling.screening == Screening.USER_VERIFIED_PASSED
+    assert f.redirection is not None and f.redirection.redirecting.digits == "2125550199"
+    assert f.redirection.reason == RedirectionReason.CALL_FORWARDING_NO_REPLY
+    assert f.uui == UserToUser(0x04, bytes.fromhex("a1b2c3"))
+    assert call.headers["privacy"] == ["id"]
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+
+
+def test_mutated_datagrams_never_stop_the_endpoint(harness: Any) -> None:
+    """300 corrupted copies of a valid INVITE (fixed seed); the endpoint answers OPTIONS after."""
+    import random
+    import socket
+
+    h = harness(trunk())
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    base = (f"INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKm\r\n"
+            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: m{n}\r\n"
+            "CSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1>\r\nContent-Type: application/sdp\r\n"
+            "Content-Length: 58\r\n\r\nv=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n")
+    rnd = random.Random(1234)
+    for n in range(300):
+        data = bytearray(base.format(n=n).encode())
+        for _ in range(rnd.randint(1, 6)):
+            op = rnd.random()
+            i = rnd.randrange(len(data))
+            if op < 0.4:
+                data[i] = rnd.randrange(256)
+            elif op < 0.7:
+                del data[i:i + rnd.randint(1, 20)]
+            else:
+                data[i:i] = rnd.choice([b"\r\n", b":", b";", b"<", b"\x00", b"\xff", b",,"])
+        s.sendto(bytes(data), h.address)
+    s.settimeout(0.2)
+    try:
+        while True:
+            s.recv(8000)
+    except TimeoutError:
+        pass
+    s.settimeout(3)
+    s.sendto((f"OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKok\r\n"
+              "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: alive\r\n"
+              "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(), h.address)
+    while True:
+        reply = s.recv(8000)
+        if b"Call-ID: alive" in reply:
+            break
+    s.close()
+    assert reply.startswith(b"SIP/2.0 200 OK")
+    assert h.endpoint.runtime.thread.is_alive()
+    assert h.endpoint.counters["bad_input"] > 0

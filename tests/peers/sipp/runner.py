@@ -70,7 +70,8 @@ class Sipp:
             args.append(f"{remote[0]}:{remote[1]}")
         self.args = args
         self.proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                     errors="replace")
 
     @property
     def address(self) -> tuple[str, int]:
