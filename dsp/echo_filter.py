@@ -109,21 +109,22 @@ class AdaptiveFilter:
         self._pos = 0
         # Input spectra (and powers) of the last K windows, stored twice so
         # that [:, i:i+K] is always newest-first without copying.
-        self._xh = np.zeros((c, 2 * k, f), np.complex64)
-        self._ph = np.zeros((c, 2 * k, f), np.float32)
-        self._pm = np.zeros((c, 2 * k), np.float32)
-        self._grad = np.zeros((c, k, f), np.complex64)
-        self._xc = np.zeros((c, 2 * k, f), np.complex64)
+        # Partition-major (K, C, F): each block's writes are contiguous.
+        self._xh = np.zeros((2 * k, c, f), np.complex64)
+        self._ph = np.zeros((2 * k, c, f), np.float32)
+        self._pm = np.zeros((2 * k, c), np.float32)
+        self._grad = np.zeros((k, c, f), np.complex64)
+        self._xc = np.zeros((2 * k, c, f), np.complex64)
         self._span = np.zeros((c, f), np.float32)
         self._i = 0
-        self.w = np.zeros((c, k, f), np.complex64)
+        self.w = np.zeros((k, c, f), np.complex64)
         self._rmax = np.zeros((c, k + 1), np.float32)
         self._hang = np.zeros(c, np.int32)
         self._bad = np.zeros(c, np.int32)
         self._since_geigel = np.zeros(c, np.int32)
         self._ratio_db = np.zeros(c, np.float32)
-        self._cxe = np.zeros((c, k, f), np.complex64)
-        self._cxx = np.zeros((c, k, f), np.float32)
+        self._cxe = np.zeros((k, c, f), np.complex64)
+        self._cxx = np.zeros((k, c, f), np.float32)
         self._cee = np.zeros((c, f), np.float32)
         self.adapt = np.ones(c, bool)
         self.age = np.zeros(c, np.float32)
@@ -142,11 +143,13 @@ class AdaptiveFilter:
     def reset(self, mask: BoolArray) -> None:
         """Forget the echo path model and history of the channels in ``mask``."""
         for a in (self._xprev, self._xcur, self._dcur, self._ecur, self._ycur, self._tail,
-                  self._xh, self._xc, self._span, self._ph, self._pm, self.w, self._rmax, self._hang, self._bad, self.age,
+                  self._span, self._rmax, self._hang, self._bad, self.age,
                   self._since_geigel, self._ratio_db,
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
             a[mask] = 0
+        for r in (self._xh, self._xc, self._ph, self._pm, self.w, self._cxe, self._cxx):
+            r[:, mask] = 0
         self.double_talk[mask] = False
         self.narrowband[mask] = False
         self.far_active[mask] = False
@@ -176,19 +179,19 @@ class AdaptiveFilter:
         if a == 0 and m == BLOCK:
             # A whole aligned block: one pass over every partition.
             self._push(self._window())
-            xw = self._xh[:, self._i:self._i + k]
-            y = _irfft(np.multiply(xw, self.w, out=self._grad).sum(axis=1))[:, BLOCK:]
+            xw = self._xh[self._i:self._i + k]
+            y = _irfft(np.multiply(xw, self.w, out=self._grad).sum(axis=0))[:, BLOCK:]
         else:
             if a == 0:
                 # The partitions that see only past blocks give the same
                 # output for the whole block: sum them once.
                 if k > 1:
-                    past = self._xh[:, i:i + k - 1]
-                    self._tail[:] = _irfft((past * self.w[:, 1:]).sum(axis=1))[:, BLOCK:]
+                    past = self._xh[i:i + k - 1]
+                    self._tail[:] = _irfft((past * self.w[1:]).sum(axis=0))[:, BLOCK:]
                 else:
                     self._tail[:] = 0
             self._xcur[:, a + m:] = 0
-            y = _irfft(self._window() * self.w[:, 0])[:, BLOCK:] + self._tail
+            y = _irfft(self._window() * self.w[0])[:, BLOCK:] + self._tail
             if a + m == BLOCK:
                 self._push(self._window())
         ys = y[:, a:a + m]
@@ -204,7 +207,7 @@ class AdaptiveFilter:
             self._pos = 0
 
     def _push(self, xb: C64) -> None:
-        prev = self._ph[:, self._i]
+        prev = self._ph[self._i]
         self._i = (self._i - 1) % self.k
         i = self._i
         p = _power(xb)
@@ -214,25 +217,25 @@ class AdaptiveFilter:
         # Slot i held the window now leaving the span: keep the span's
         # power as a running sum (re-summed now and then against drift).
         if self.blocks_done % 64 == 0:
-            self._span = self._ph[:, i + 1:i + self.k].sum(axis=1) + p
+            self._span = self._ph[i + 1:i + self.k].sum(axis=0) + p
         else:
-            self._span += p - self._ph[:, i]
-        self._xh[:, i] = xb
-        self._xh[:, i + self.k] = xb
+            self._span += p - self._ph[i]
+        self._xh[i] = xb
+        self._xh[i + self.k] = xb
         xc = np.conjugate(xb)
-        self._xc[:, i] = xc
-        self._xc[:, i + self.k] = xc
-        self._ph[:, i] = p
-        self._ph[:, i + self.k] = p
+        self._xc[i] = xc
+        self._xc[i + self.k] = xc
+        self._ph[i] = p
+        self._ph[i + self.k] = p
         pm = p.mean(axis=1)
-        self._pm[:, i] = pm
-        self._pm[:, i + self.k] = pm
+        self._pm[i] = pm
+        self._pm[i + self.k] = pm
 
     # -- adaptation -------------------------------------------------------
     def _adapt_block(self) -> None:
         k, i = self.k, self._i
-        xw = self._xh[:, i:i + k]
-        pw = self._ph[:, i:i + k]
+        xw = self._xh[i:i + k]
+        pw = self._ph[i:i + k]
         e = self._ecur
         self.block_sin = np.mean(self._dcur * self._dcur, axis=1)
         self.block_err = np.mean(e * e, axis=1)
@@ -240,9 +243,9 @@ class AdaptiveFilter:
         self.block_rin = np.mean(self._xcur * self._xcur, axis=1)
         self.blocks_done += 1
 
-        far_active = self._pm[:, i:i + k].max(axis=1) > _SILENCE_BIN_POWER
+        far_active = self._pm[i:i + k].max(axis=0) > _SILENCE_BIN_POWER
         self.far_active = far_active
-        self._narrowband_guard(pw[:, 0], far_active)
+        self._narrowband_guard(pw[0], far_active)
         self.trained += far_active
         self._detect_double_talk()
 
@@ -263,7 +266,7 @@ class AdaptiveFilter:
         # K partitions' gradients add up, hence the 1/K.
         denom = np.maximum(self._span, 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
         step = (mu[:, None] / denom) * ef
-        grad = np.multiply(self._xc[:, i:i + k], step[:, None, :], out=self._grad)
+        grad = np.multiply(self._xc[i:i + k], step[None], out=self._grad)
         self.w += grad
         # Partition 0 is constrained every block: its second-half taps would
         # reach into the current block's future samples (non-causal, and the
@@ -273,9 +276,9 @@ class AdaptiveFilter:
         if k > 1:
             sel += [1 + (self.blocks_done * (CONSTRAIN - 1) + j) % (k - 1)
                     for j in range(min(k - 1, CONSTRAIN - 1))]
-        wt = _irfft(self.w[:, sel])
+        wt = _irfft(self.w[sel])
         wt[..., BLOCK:] = 0
-        self.w[:, sel] = _rfft(wt)
+        self.w[sel] = _rfft(wt)
 
     def _path_change(self, xw: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
         """Echo path change: a mismatch that is coherent with the far end.
@@ -296,19 +299,19 @@ class AdaptiveFilter:
         if not suspect.any():
             return
         fresh = suspect & (self._bad == 1)
-        self._cxe[fresh] = 0
-        self._cxx[fresh] = 0
+        self._cxe[:, fresh] = 0
+        self._cxx[:, fresh] = 0
         self._cee[fresh] = 0
         m = suspect.astype(np.float32)
-        self._cxe += np.conj(xw) * (ef * m[:, None])[:, None, :]
-        self._cxx += pw * m[:, None, None]
+        self._cxe += np.conj(xw) * (ef * m[:, None])[None]
+        self._cxx += pw * m[None, :, None]
         self._cee += _power(ef) * m[:, None]
         ready = self._bad >= PATH_BLOCKS
         if not ready.any():
             return
         num = _power(self._cxe).sum(axis=2)
-        den = (self._cxx * self._cee[:, None, :]).sum(axis=2) + 1e-3
-        changed = ready & ((num / den).max(axis=1) > PATH_COHERENCE)
+        den = (self._cxx * self._cee[None]).sum(axis=2) + 1e-3
+        changed = ready & ((num / den).max(axis=0) > PATH_COHERENCE)
         self.age[changed] = 0
         self._ratio_db[changed] = 0
         self._hang[changed] = 0
