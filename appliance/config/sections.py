@@ -46,6 +46,11 @@ class SipTrunk(Section):
         30, apply=Apply.LIVE, ge=0, le=3600,
         doc="SIP OPTIONS keep-alive interval in seconds; 0 turns it off.",
     )
+    max_calls: int = setting(
+        0, apply=Apply.LIVE, ge=0, le=100000,
+        doc="Most simultaneous calls on this trunk, both ways together; beyond it a PBX call "
+        "is refused with cause 34 and an INVITE with 503; 0: no limit.",
+    )
     failover: list[HostPortField] = setting_list(
         apply=Apply.LIVE, doc="Further targets (\"IP:port\") tried in order after `host`.",
     )

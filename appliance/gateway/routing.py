@@ -111,8 +111,10 @@ class Router:
         self.active: dict[str, int] = {}
 
     @classmethod
-    def from_config(cls, routes: Any, trunks: Iterable[Any]) -> Router:
-        """From `RoutesConfig` and the endpoint's `TrunkSpec`s (name, policy, max_calls)."""
+    def from_config(cls, routes: Any, trunks: Iterable[Any], sip_trunks: Iterable[Any] = ()
+                    ) -> Router:
+        """From `RoutesConfig`, the endpoint's `TrunkSpec`s (name, policy) and the
+        `[[sip.trunks]]` configuration (`max_calls`)."""
         ins = [InboundRule(r.name, _compile(r.match),
                            _compile(r.calling) if r.calling is not None else None,
                            frozenset(r.spans), r.strip, r.prepend, r.target)
@@ -123,7 +125,7 @@ class Router:
                 for r in routes.outbound]
         specs = list(trunks)
         return cls(ins, outs, {t.name: t.policy for t in specs},
-                   {t.name: t.max_calls for t in specs})
+                   {t.name: int(getattr(t, "max_calls", 0)) for t in sip_trunks})
 
     # ------------------------------------------------------------ lookups
 

@@ -139,7 +139,8 @@ class GatewayPart:
         settings = EndpointSettings.from_config(cfg.sip)
         self.sip = SipEndpoint(settings, loop, self._on_sip)
         addr = await loop.run_in_executor(None, self.sip.start)
-        self.router = Router.from_config(self.core.config.routes, settings.trunks)
+        self.router = Router.from_config(self.core.config.routes, settings.trunks,
+                                         self.core.config.sip.trunks)
         now = time.monotonic()
         for c in cfg.spans:
             prof = profile(VARIANTS[c.switchtype], b_channels=self.params[c.name].bchannels)
@@ -174,7 +175,7 @@ class GatewayPart:
     def _reload(self, old: Any, new: Any, changes: Any) -> None:
         if self.router is not None and self.sip is not None:
             active = self.router.active
-            self.router = Router.from_config(new.routes, self.sip.settings.trunks)
+            self.router = Router.from_config(new.routes, self.sip.settings.trunks, new.sip.trunks)
             self.router.active = active
             for ctx in self.calls.values():
                 ctx.bridge.router = self.router

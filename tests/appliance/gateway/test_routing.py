@@ -78,6 +78,7 @@ bchannel_remote = "127.0.0.1:41001"
 [[sip.trunks]]
 name = "ai"
 host = "127.0.0.1"
+max_calls = 1
 [[routes.inbound]]
 name = "all"
 match = "(\\\\d+)"
@@ -92,6 +93,8 @@ number_type = "national"
 
 def test_from_config() -> None:
     cfg = loads(TOML, source="test").config
-    r = Router.from_config(cfg.routes, EndpointSettings.from_config(cfg.sip).trunks)
+    r = Router.from_config(cfg.routes, EndpointSettings.from_config(cfg.sip).trunks,
+                           cfg.sip.trunks)
+    assert r.limits == {"ai": 1}
     assert r.inbound("s1", Party("15551234"), None).request_user == "+15551234"
     assert r.outbound("ai", "4444").called == Party("4444", TypeOfNumber.NATIONAL)
