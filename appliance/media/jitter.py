@@ -88,7 +88,8 @@ class JitterBuffer:
         self.mask = ring - 1
         self.block = block
         self.trickle = trickle
-        self.hysteresis = 40  # 5 ms
+        self.hysteresis = 40  # 5 ms: how far the depth may sag before the target allows for it
+        self.quiet_step = 8  # 1 ms: smallest correction made in a quiet block
         self.audio = np.zeros((channels, ring), dtype=np.int16)
         self.valid = np.zeros((channels, ring), dtype=bool)
         self.cursor = np.zeros(channels, dtype=np.int64)
@@ -217,8 +218,12 @@ class JitterBuffer:
         c.stats.target = target
         c.stats.spread = spread
         err = hi - target
-        if abs(err) > self.hysteresis or (lo < 0 and err < 0):
+        # in a quiet block any error above 1 ms is corrected (inaudible there); outside
+        # them only the trickle acts, and only beyond half the hysteresis (see read())
+        if abs(err) > self.quiet_step or (lo < 0 and err < 0):
             c.pending = -err
+        else:
+            c.pending = 0
 
     # ------------------------------------------------------------ playout
 
