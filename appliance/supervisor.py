@@ -56,6 +56,9 @@ class Supervisor:
             name: Child(name, [python, "-m", "appliance.cli", name, *config_args])
             for name in ORDER
         }
+        if "--embedded" in config_args:
+            # the embedded default's far ends: simulated PBX and voice-AI stand-in
+            self.children["demo"] = Child("demo", [python, "-m", "appliance.demo", "--embedded"])
         self.stopping = False
         self.exit_code = 0
         self._stop = asyncio.Event()
@@ -86,8 +89,8 @@ class Supervisor:
             backoff = min(backoff * 2, 30.0)
             await self._spawn(child)
 
-    def _signal(self, sig: int, names: tuple[str, ...] = ORDER) -> None:
-        for name in names:
+    def _signal(self, sig: int, names: tuple[str, ...] | None = None) -> None:
+        for name in names if names is not None else tuple(self.children):
             proc = self.children[name].proc
             if proc is not None and proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -117,7 +120,7 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._signal(signal.SIGHUP))
-        for name in ORDER:
+        for name in self.children:
             await self._spawn(self.children[name])
         for child in self.children.values():
             child.task = asyncio.create_task(self._watch(child))
@@ -127,7 +130,7 @@ class Supervisor:
         self.stopping = True
         print("tdmgw: stopping (core first, then cti and console)", file=sys.stderr, flush=True)
         await self._stop_children(("core",), CORE_STOP_S)
-        await self._stop_children(("cti", "console"), OTHERS_STOP_S)
+        await self._stop_children(tuple(n for n in self.children if n != "core"), OTHERS_STOP_S)
         for child in self.children.values():
             if child.task is not None:
                 child.task.cancel()
@@ -149,7 +152,11 @@ class Supervisor:
         lines = [f"tdmgw {self.loaded.source}: core, cti, console running",
                  f"  health: {url}", f"  logs:   {where}", f"  runtime: {c.runtime.dir}"]
         for span in c.spans:
-            if span.virtual is not None:
+            if span.virtual is not None and "demo" in self.children:
+                lines.append(f"  span {span.name}: virtual; far end: a simulated PBX (libpri) "
+                             "calling and answering on a loop; voice AI stand-in (pjsua2) on "
+                             "127.0.0.1:5070")
+            elif span.virtual is not None:
                 v = span.virtual
                 lines.append(
                     f"  span {span.name}: virtual, waiting for a far end: python -m "

@@ -33,6 +33,24 @@ bchannel_remote = "127.0.0.1:41001"
 bind = "127.0.0.1"
 port = 5060
 
+# the voice-AI stand-in (appliance.demo.voiceai, pjsua2) that `tdmgw run --embedded` starts
+[[sip.trunks]]
+name = "voiceai"
+host = "127.0.0.1"
+port = 5070
+options_interval_s = 10
+max_calls = 4
+
+[[routes.inbound]]
+name = "to-voiceai"
+match = "2[0-9]{{3}}"
+target = "voiceai"
+
+[[routes.outbound]]
+name = "to-pbx"
+match = "[+]?[0-9]+"
+spans = ["virtual1"]
+
 [logging]
 level = "info"
 

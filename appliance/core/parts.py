@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .app import Core
 
-PARTS: list[str] = []
+PARTS: list[str] = ["appliance.gateway.runtime:GatewayPart"]
 """Factories the core starts, in order ("appliance.isdn.runtime:IsdnPart"...)."""
 
 
