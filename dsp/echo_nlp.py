@@ -11,8 +11,9 @@ clipped.
 How (per channel, all channels as arrays, per call of any length):
 
 * Residual echo expected in this call: the echo estimate's power divided by
-  the ERLE the canceller has shown in single talk (tracked in dB), plus the
-  G.711 quantisation of the echo (-30 dB of the echo estimate).
+  the ERLE the canceller has shown in single talk (a tracker that follows
+  the worst recent blocks), plus the G.711 quantisation of the echo (-30 dB
+  of the echo estimate).
 * Caller present: the error's power is well above that expected residual
   plus the background (12 dB), or the filter flags double talk.  The decision
   is made on the same call's samples, so nothing is delayed or clipped.
@@ -21,9 +22,9 @@ How (per channel, all channels as arrays, per call of any length):
 * Background: the error's power spectrum (320-point frames, back to back,
   sqrt-Hann) averaged over frames within 3 dB of the minimum-statistics
   floor of the frame power where the echo estimate is under a tenth of the
-  error (echo would leave its residual and G.711 quantisation in it).  Comfort noise is
-  synthesised from it with random phases and overlap-add, which gives the
-  same level and spectral shape.
+  error (echo would leave its residual and G.711 quantisation in it), or
+  the far end is silent.  Comfort noise is synthesised from it with random
+  phases and overlap-add, which gives the same level and spectral shape.
 
 Limits: 8 kHz.  The comfort noise is stationary noise shaped like the
 background; it does not reproduce tonal hum exactly.

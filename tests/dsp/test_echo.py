@@ -150,3 +150,17 @@ def test_any_block_sequence_gives_int16_of_the_same_shape(sizes: list[int], seed
         sin = rng.integers(-32768, 32768, (3, n)).astype(np.int16)
         out = ec.process(rin, sin)
         assert out.shape == (3, n) and out.dtype == np.int16
+
+
+@pytest.mark.peer
+def test_peer_harnesses_build_and_cancel() -> None:
+    """The bench's peers (speexdsp MDF, spandsp echo_can) build and run on our signals."""
+    from tests.peers import spandsp_echo, speexdsp
+
+    r = _signals(channels=1, secs=4.0)
+    tail = slice(3 * FS, 4 * FS)
+    out, cpu = speexdsp.run(r.rin, r.sin, 160, 1024)
+    assert cpu > 0 and out.shape == r.sin.shape
+    assert S.level(r.echo[0, tail]) - S.level(out[0, tail]) > 10  # speexdsp converges
+    out, cpu = spandsp_echo.run(r.rin, r.sin, 160, 256)
+    assert cpu > 0 and out.shape == r.sin.shape and out.dtype == np.int16
