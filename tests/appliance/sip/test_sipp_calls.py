@@ -488,3 +488,14 @@ def test_mutated_datagrams_never_stop_the_endpoint(harness: Any) -> None:
     assert reply.startswith(b"SIP/2.0 200 OK")
     assert h.endpoint.runtime.thread.is_alive()
     assert h.endpoint.counters["bad_input"] > 0
+
+
+def test_inbound_rejected_with_reason_in_response(harness: Any, tmp_path: Path) -> None:
+    """RFC 6432: the Q.850 cause rides on the final response; RFC 3398 picks the status."""
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_rejected.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.reject(cause=CauseFact(17, location=2))
+    hang = h.expect(ev.Hangup)
+    assert hang.by == "local" and hang.why == "486 Busy Here"
+    ok(sipp)
