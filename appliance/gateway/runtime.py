@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from appliance.core.app import Core
 
 log = get_logger("gateway")
+span_log = get_logger("span")
 
 VARIANTS = {"ni2": Variant.NI2, "4ess": Variant.ATT4ESS, "5ess": Variant.LUCENT5E,
             "dms100": Variant.DMS100, "euroisdn_e1": Variant.EUROISDN_E1,
@@ -129,12 +130,19 @@ class GatewayPart:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.core.boot
+        if not cfg.spans:
+            log.info("gateway: no spans configured; no calls to carry (SIP not started)")
+            return
         path = str(cfg.runtime.dir / "media.sock")
         self.rtp_host = _rtp_host(str(cfg.sip.bind), cfg.sip.trunks)
         self.proc = MediaProcess(path, [(p, {}) for p in self.params.values()],
                                  port_min=cfg.media.rtp_port_min, port_max=cfg.media.rtp_port_max,
                                  host=self.rtp_host)
         await loop.run_in_executor(None, self.proc.start)
+        for c in cfg.spans:
+            span_log.info("span %s started (%s %s, %s side; hosted by the media process, pid %s)",
+                          c.name, c.driver, c.type, c.side, self.proc.pid,
+                          extra={"span": c.name})
         self.media = await MediaClient.connect(path, self._on_media_event)
         settings = EndpointSettings.from_config(cfg.sip)
         self.sip = SipEndpoint(settings, loop, self._on_sip)
