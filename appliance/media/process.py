@@ -134,7 +134,7 @@ class MediaServer:
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self.realtime = False  # set by child_main when SCHED_FIFO was granted
-        self._over = 0
+        self._load = 0.0  # EWMA of block time / block period
         self._server: asyncio.AbstractServer | None = None
         self._stopped = asyncio.Event()
         self._clock_off = time.time() - time.monotonic()
@@ -223,16 +223,18 @@ class MediaServer:
 
     def _guard(self, took: float, period: float) -> None:
         """Real-time overload guard: a SCHED_FIFO process whose blocks take longer than the
-        block period for a second on end would starve the machine; it goes back to normal
-        scheduling (and says so) instead."""
+        block period on average (EWMA over about 2 s) would starve the machine; it goes
+        back to normal scheduling (and says so) instead.  Single long blocks do not count."""
         if not self.realtime:
             return
-        self._over = self._over + 1 if took > period else 0
-        if self._over * period >= 1.0:
+        a = period / 2.0  # time constant of about 2 s of blocks
+        self._load = self._load + min(a, 1.0) * (took / period - self._load)
+        if self._load > 1.0:
             with contextlib.suppress(OSError, AttributeError):
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
             self.realtime = False
-            log.warning("media: blocks take longer than %.1f ms: leaving real-time scheduling", period * 1e3)
+            log.warning("media: blocks take longer than %.1f ms on average: leaving real-time scheduling",
+                        period * 1e3)
             self._flush_events([{"event": "overload", "pid": os.getpid()}])
 
     def _drain(self, h: _Group, now: float) -> None:
