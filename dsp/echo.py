@@ -187,9 +187,16 @@ class EchoCanceller:
             self._secho = np.where(single, 0.98 * self._secho + 0.02 * f.block_echo, self._secho)
             self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
         # A model clearly worse than none (an opened echo path): send Sin.
-        worse = (f.trained > 25) & (np.mean(err * err, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0)
-        err = np.where(worse[:, None], d, err)
+        e2 = err * err
+        worse = (f.trained > 25) & (np.mean(e2, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0)
+        if worse.any():
+            err = np.where(worse[:, None], d, err)
+            e2 = err * err
         nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
-        out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng)
-        out = np.where(cancel[:, None], out, d)
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng,
+                                e2=e2)
+        if not cancel.all():
+            out = np.where(cancel[:, None], out, d)
+        np.rint(out, out=out)
+        np.clip(out, -32768, 32767, out=out)
+        return out.astype(np.int16)

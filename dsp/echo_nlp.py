@@ -106,10 +106,12 @@ class Nlp:
                                 self.erle_db).astype(np.float32)
 
     def process(self, err: F32, echo_est: F32, far_active: BoolArray, double_talk: BoolArray,
-                enabled: BoolArray, cng: bool, samples_per_s: int = 8000) -> F32:
-        """Return the NLP output for the error ``err`` (channels, n)."""
+                enabled: BoolArray, cng: bool, samples_per_s: int = 8000,
+                e2: F32 | None = None) -> F32:
+        """Return the NLP output for the error ``err`` (channels, n); ``e2`` is err**2 if known."""
         n = err.shape[1]
-        e2 = err * err
+        if e2 is None:
+            e2 = err * err
         y2 = echo_est * echo_est
         e_pow = np.mean(e2, axis=1)
         y_pow = np.mean(y2, axis=1)
@@ -126,7 +128,7 @@ class Nlp:
         gain = self._gain[:, None] + (target - self._gain)[:, None] * ramp
         self._gain = target
         if not (gain < 1).any():
-            return err
+            return err.copy()
         out = err * gain
         if cng:
             out += self._comfort_noise(n) * (1 - gain)
