@@ -447,6 +447,15 @@ class SipEndpoint:
                 if chs:
                     self._register(trunk, reg, (name, chs[0]), req)
                     return
+            if code == 423 and resp.countHFs("min-expires") and challenge is None:
+                # RFC 3261 s10.2.8: ask again with the registrar's minimum.
+                try:
+                    reg.expires = max(reg.expires, int(str(resp.getHFBody("min-expires")).strip()))
+                except ValueError:
+                    pass
+                else:
+                    self._register(trunk, reg, None, req)
+                    return
             granted = None
             if 200 <= code < 300:
                 for c in resp.getHFBodys("contact"):

@@ -233,7 +233,10 @@ def run() -> list[Table]:
                 _pct(legs["in"], 0.5), _pct(legs["in"], 0.99), max(legs["in"] or [float("nan")])],
                ["answer() on the loop -> 200 OK to the socket", len(legs["out"]),
                 _pct(legs["out"], 0.5), _pct(legs["out"], 0.99), max(legs["out"] or [float("nan")])]],
-              notes=["starts when sippy's transaction layer takes the datagram (after the receiver "
+              notes=[f"load average during the run: {os.getloadavg()[0]:.1f} on "
+                     f"{os.cpu_count()} CPUs (the machine is shared; on a quiet machine p99 was "
+                     "8-10 ms per leg)",
+                     "starts when sippy's transaction layer takes the datagram (after the receiver "
                      "thread's hand-off) and ends when the response is queued to the one sender "
                      "thread; includes the two thread hand-offs each way",
                      "the issue's 10 ms p99 is for SETUP->INVITE and 200->CONNECT through the "

@@ -499,3 +499,13 @@ def test_inbound_rejected_with_reason_in_response(harness: Any, tmp_path: Path) 
     hang = h.expect(ev.Hangup)
     assert hang.by == "local" and hang.why == "486 Busy Here"
     ok(sipp)
+
+
+def test_registration_423_retried_with_min_expires(harness: Any, tmp_path: Path) -> None:
+    port = free_udp_port()
+    sipp = Sipp(tmp_path, "registrar_423.xml", port=port)
+    time.sleep(0.2)
+    h = harness(trunk(("127.0.0.1", port), username="alice", password="s3cret", register=True))
+    st = h.expect(ev.RegistrationStatus)
+    assert st.registered and st.expires == 7200
+    ok(sipp)
