@@ -143,7 +143,15 @@ class GatewayPart:
             span_log.info("span %s started (%s %s, %s side; hosted by the media process, pid %s)",
                           c.name, c.driver, c.type, c.side, self.proc.pid,
                           extra={"span": c.name})
-        self.media = await MediaClient.connect(path, self._on_media_event)
+        for attempt in range(50):
+            # the socket path appears at bind(), a moment before listen()
+            try:
+                self.media = await MediaClient.connect(path, self._on_media_event)
+                break
+            except ConnectionRefusedError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.05)
         settings = EndpointSettings.from_config(cfg.sip)
         self.sip = SipEndpoint(settings, loop, self._on_sip)
         addr = await loop.run_in_executor(None, self.sip.start)
