@@ -137,6 +137,10 @@ class SipConfig(Section):
         "tdmgw", apply=Apply.LIVE, max_length=64, pattern=r"^[A-Za-z0-9._-]+$",
         doc="Digest realm of our challenges to inbound INVITEs.",
     )
+    nat_contact: bool = setting(
+        False, apply=Apply.DAEMON,
+        doc="Send in-dialog requests to the source address when a peer's Contact is private (RFC 1918).",
+    )
     trunks: list[SipTrunk] = setting_list(
         apply=Apply.LIVE, doc="`[[sip.trunks]]`: SIP peers that routes send calls to."
     )

@@ -109,6 +109,9 @@ class SipEndpoint:
                               "_sip_logger": _WireLog(self.trace)}
         tm = transaction_manager_class()(self.global_config, self._req_cb)
         tm.bad_input = self._bad_input
+        # RFC 3581 rport is always honoured (responses go to the source port); this
+        # also sends in-dialog requests to the source when a peer's Contact is private.
+        tm.nat_traversal = self.settings.nat_contact
         self.global_config["_sip_tm"] = tm
         self.tm = tm
         server = next(iter(tm.l4r.cache_l2s.values()))

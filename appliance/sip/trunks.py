@@ -52,6 +52,7 @@ class EndpointSettings:
     port: int = 0
     user_agent: str = "tdmgw"
     realm: str = "tdmgw"
+    nat_contact: bool = False
     trunks: tuple[TrunkSpec, ...] = ()
 
     def trunk(self, name: str) -> TrunkSpec:
@@ -93,4 +94,5 @@ class EndpointSettings:
                 rel100=opt("rel100", "supported"), session_expires_s=opt("session_expires_s", 1800),
                 min_se_s=opt("min_se_s", 90), session_refresh=opt("session_refresh", "update")))
         return cls(bind=str(sip.bind), port=int(sip.port), user_agent=sip.user_agent,
-                   realm=getattr(sip, "realm", "tdmgw"), trunks=tuple(trunks))
+                   realm=getattr(sip, "realm", "tdmgw"),
+                   nat_contact=bool(getattr(sip, "nat_contact", False)), trunks=tuple(trunks))

@@ -124,3 +124,48 @@ def test_fuzz_header_soup_through_sippy_parser(lines: list[str]) -> None:
         SipRequest(data.decode())
     except Exception:
         assert bad_request_reply(data, "x", ("127.0.0.1", 1)) is None or True
+
+
+def test_private_contact_behind_nat_gets_bye_at_its_source(harness: Any) -> None:
+    """With `nat_contact`, a caller whose Contact is an RFC 1918 address it cannot be
+    reached at gets its BYE sent to the address and port the INVITE came from."""
+    import re
+
+    from appliance.interwork.facts import CauseFact
+    from appliance.sip import events as ev
+    from appliance.sip.sdp import LocalMedia
+
+    h = harness(TrunkSpec("ai", (("127.0.0.1", 9),), options_interval_s=0,
+                          trusted_networks=(ipaddress.ip_network("127.0.0.1/32"),)),
+                nat_contact=True)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(3)
+    body = ("v=0\r\no=- 1 1 IN IP4 192.168.1.50\r\ns=-\r\nc=IN IP4 192.168.1.50\r\nt=0 0\r\n"
+            "m=audio 4000 RTP/AVP 0\r\n")
+    invite = ("INVITE sip:1000@127.0.0.1 SIP/2.0\r\n"
+              "Via: SIP/2.0/UDP 192.168.1.50:5060;rport;branch=z9hG4bKnat2\r\n"
+              "From: <sip:nat@192.168.1.50>;tag=n1\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: nat2\r\n"
+              "CSeq: 1 INVITE\r\nContact: <sip:nat@192.168.1.50:5060>\r\n"
+              f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+    s.sendto(invite.encode(), h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.answer(LocalMedia("127.0.0.1", 40000))
+    to_tag = None
+    while to_tag is None:
+        msg = s.recv(8000).decode()
+        if msg.startswith("SIP/2.0 200"):
+            m = re.search(r"\r\nTo: [^\r]*;tag=([^;\r]+)", msg)
+            assert m is not None
+            to_tag = m.group(1)
+    ack = ("ACK sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.50:5060;rport;branch=z9hG4bKnat3\r\n"
+           f"From: <sip:nat@192.168.1.50>;tag=n1\r\nTo: <sip:1000@127.0.0.1>;tag={to_tag}\r\n"
+           "Call-ID: nat2\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
+    s.sendto(ack.encode(), h.address)
+    call.call.hangup(CauseFact(16))
+    while True:
+        msg = s.recv(8000).decode()
+        if msg.startswith("BYE "):
+            break
+    s.close()
+    assert msg.startswith("BYE sip:nat@127.0.0.1:")
