@@ -509,3 +509,17 @@ def test_registration_423_retried_with_min_expires(harness: Any, tmp_path: Path)
     st = h.expect(ev.RegistrationStatus)
     assert st.registered and st.expires == 7200
     ok(sipp)
+
+
+def test_inbound_early_media_183_with_sdp(harness: Any, tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_early.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(183, MEDIA, reliable=False)
+    time.sleep(0.2)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+    # RFC 3264 s4: the 200 repeats the early answer's session (same o= version).
+    assert h.sent("SIP/2.0 183")[0].split("\r\n\r\n", 1)[1] == h.sent("SIP/2.0 200 OK")[0].split(
+        "\r\n\r\n", 1)[1]
