@@ -32,6 +32,12 @@ for tool in debootstrap mkfs.ext4 cpio zstd sha256sum; do
 	command -v "$tool" >/dev/null || die "$tool missing: run 'make vm-apt'"
 done
 
+# One build at a time per tree: a second `make vm` waits for the first, then finds
+# its image cached.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+
 packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages.txt" | tr -s ' \t\n' ' ')
 key=$(cat "$here/packages.txt" "$here/build.sh" "$here/initramfs-init" \
 	"$here/guest-init" | sha256sum | cut -c1-16)
@@ -223,13 +229,18 @@ seconds_initramfs=$t_initrd
 seconds_rootfs=$t_rootfs
 seconds_total=$t_total
 EOF
-rm -rf "$root" "$ird"
+# --one-file-system: should an unmount above have failed, never descend into /dev or /proc.
+rm -rf --one-file-system "$root" "$ird"
 rm -rf "$out"
 mv "$work" "$out"
 ln -sfn "$key" "$cache/current"
 # Older builds are of no further use.
 for old in "$cache"/*/; do
 	old=$(basename "$old")
-	case $old in "$key" | current | debs | apt-archives | run*) ;; *) rm -rf "${cache:?}/$old" ;; esac
+	case $old in
+		"$key" | current | debs | apt-archives | run*) ;;
+		work-*) unmount_under "$cache/$old"; rm -rf --one-file-system "${cache:?}/$old" ;;
+		*) rm -rf --one-file-system "${cache:?}/$old" ;;
+	esac
 done
 log "image $key built in ${t_total} s (rootfs ${size_mb} MB): $out"
