@@ -490,8 +490,9 @@ class _Call:
         self.local_sdp = local_sdp
         self.extra = extra
         self.targets = targets
-        self.call_id = str(SipCallId())
-        self._next_target()
+        self.call_id = self.call_id or str(SipCallId())
+        if not self._next_target():
+            self._fail_over_or_fail(503, "No target on the trunk")
 
     def _next_target(self) -> bool:
         remaining = [t for t in self.targets if t not in self.tried]

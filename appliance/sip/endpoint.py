@@ -160,28 +160,41 @@ class SipEndpoint:
     def place_call(self, trunk: str, request_uri_user: str, facts: CallFacts,
                    sdp_offer: str | sdpmod.LocalMedia,
                    extra_headers: tuple[tuple[str, str], ...] = ()) -> SipCallHandle:
-        """INVITE `request_uri_user` on `trunk`'s targets (failover in health order)."""
+        """INVITE `request_uri_user` on `trunk`'s targets (failover in health order).
+
+        Returns at once (the INVITE goes out from the sippy thread); the outcome
+        arrives as Provisional/Answered/Failed events.  A bad SDP offer raises
+        SdpError here, an unknown trunk KeyError.
+        """
+        from sippy.SipCallId import SipCallId
+
+        from appliance.sip.call import _Call  # already imported by the sippy thread
+
         spec = self.settings.trunk(trunk)
-        box: list[SipCallHandle] = []
-        self.runtime.call_sync(self._place, spec, request_uri_user, facts, sdp_offer,
-                               list(extra_headers), box)
-        return box[0]
-
-    def _place(self, spec: TrunkSpec, user: str, facts: CallFacts,
-               sdp_offer: str | sdpmod.LocalMedia, extra: list[tuple[str, str]],
-               box: list[SipCallHandle]) -> None:
-        from appliance.sip.call import _Call
-
         call = _Call(self, spec, "out")
         text = sdp_offer if isinstance(sdp_offer, str) else sdpmod.offer(sdp_offer)
-        if not isinstance(sdp_offer, str):
+        if isinstance(sdp_offer, str):
+            sdpmod.remote_media(sdp_offer)  # the same checks a peer would make
+        else:
             call.local = sdp_offer
-        box.append(call.handle)
-        targets = self.health[spec.name].order()
-        call.call_id = ""
+        call.call_id = str(SipCallId())
+        self.runtime.call(self._place, call, request_uri_user, facts, text, list(extra_headers))
+        return call.handle
+
+    def _place(self, call: Any, user: str, facts: CallFacts, text: str,
+               extra: list[tuple[str, str]]) -> None:
         self.counters["calls_out"] += 1
-        call.start_outgoing(user, facts, text, extra, targets)
         self.calls[call.call_id] = call
+        try:
+            call.start_outgoing(user, facts, text, extra, self.health[call.trunk.name].order())
+        except Exception as exc:
+            # Never leave the core waiting: whatever broke, the call failed.
+            log.exception("call %s: INVITE not sent", call.call_id)
+            if not call.ended:
+                call.ended = True
+                self.emit(ev.Failed(call.handle, 500, f"INVITE not sent: {exc}", None,
+                                    tuple(call.tried)))
+                call.finish()
 
     def call_result(self, trunk: str, target: tuple[str, int], status: int) -> None:
         changed = self.health[trunk].call_result(target[0], target[1], status)

@@ -523,3 +523,10 @@ def test_inbound_early_media_183_with_sdp(harness: Any, tmp_path: Path) -> None:
     # RFC 3264 s4: the 200 repeats the early answer's session (same o= version).
     assert h.sent("SIP/2.0 183")[0].split("\r\n\r\n", 1)[1] == h.sent("SIP/2.0 200 OK")[0].split(
         "\r\n\r\n", 1)[1]
+
+
+def test_unresolvable_target_fails_the_call_not_the_endpoint(harness: Any) -> None:
+    h = harness(trunk(("host.invalid", 5060), no_provisional_s=0.5))
+    h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
+    failed = h.expect(ev.Failed, timeout=5)
+    assert failed.status in (408, 500, 503)
