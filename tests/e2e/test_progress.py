@@ -13,6 +13,7 @@ from tests.peers.sipp.runner import Sipp
 from .rig import Rig, wait_for
 
 pytestmark = pytest.mark.peer
+SCEN = Path(__file__).parent / "scenarios"
 
 UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -163,3 +164,26 @@ def test_pbx_call_to_dead_target_is_refused_cleanly(tmp_path: Path) -> None:
     # nothing listens on the trunk's port: no provisional within the trunk's time
     cause = asyncio.run(pbx_call(tmp_path, "2001", ("127.0.0.1", 9)))
     assert cause == 102  # 408 (RFC 3398 s8.2.6.1: recovery on timer expiry)
+
+
+def test_180_without_sdp_is_alerting_with_local_ringback(tmp_path: Path) -> None:
+    """US ringback (440 + 480 Hz, 2 s on 4 s off) reaches the PBX while the SIP side rings."""
+    async def body() -> tuple[list[str], float, float]:
+        uas = Sipp(tmp_path / "sipp", str(SCEN / "uas_ring_wait.xml"), timeout_s=30)
+        try:
+            async with Rig(tmp_path, uas.address) as rig:
+                call = rig.pbx.place_call("2001")
+                await wait_for(lambda: call.state == "ringing", 10, "ALERTING at the PBX")
+                await asyncio.sleep(1.2)  # inside the first 2 s burst
+                assert call.channel is not None
+                freq, level = rig.pbx.measure(call.channel, 4000)
+                await wait_for(lambda: call.state == "answered", 10, "CONNECT at the PBX")
+                rig.pbx.hangup(call, 16)
+                await wait_for(rig.idle, 10, "every channel idle")
+                return [e.name for e in call.events], freq, level
+        finally:
+            uas.kill()
+    names, freq, level = asyncio.run(body())
+    assert "PRI_EVENT_RINGING" in names
+    assert min(abs(freq - 440), abs(freq - 480)) < 10, freq
+    assert -25 < level < -10, level
