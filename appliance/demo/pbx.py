@@ -35,6 +35,7 @@ from appliance.demo.libpri import Event as PriEvent
 from drivers.span import Block, Span, SpanEvent, SpanParams
 from drivers.virtual_farend import VirtualFarEnd
 from dsp import g711
+from dsp.dtmf import DtmfDetector, DtmfGenerator
 
 log = logging.getLogger("tdmgw.demo.pbx")
 
@@ -84,6 +85,10 @@ class SimulatedPbx:
         self.rec_pos = np.zeros(n, dtype=np.int64)
         self.sample = 0
         self.law = params.span_law.value
+        dlaw: Any = "ulaw" if self.law == "mulaw" else "alaw"
+        self.dtmf_out = DtmfGenerator(n, law=dlaw)
+        self.dtmf_in = DtmfDetector(n, law=dlaw)
+        self.heard: dict[int, str] = {}  # channel -> DTMF digits detected from the gateway
         self._poller: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -146,12 +151,24 @@ class SimulatedPbx:
             amp = 32767 * 10 ** ((self.tone_dbm0 - DBM0_ULAW) / 20)
             t = (self.sample + np.arange(n)) / 8000.0
             out[active] = (amp * np.sin(2 * np.pi * self.tone_hz * t)).astype(np.int16)
+        busy = self.dtmf_out.busy
+        if busy.any():
+            digits = self.dtmf_out.process(n)
+            out[busy] = digits[busy]
+        for ev in self.dtmf_in.process(pcm):
+            if ev.end is None:
+                ch = self.b_channels[ev.channel]
+                self.heard[ch] = self.heard.get(ch, "") + ev.digit
         self.sample += n
         encode = g711.ulaw_encode if self.law == "mulaw" else g711.alaw_encode
         span.write_block(encode(out))
 
     def span_event(self, span: Span, event: SpanEvent) -> None:
         log.debug("simulated PBX span: %s", event)
+
+    def send_digits(self, channel: int, digits: str) -> None:
+        """In-band DTMF on `channel` toward the gateway (Q.23 levels, 100 ms on/off)."""
+        self.dtmf_out.play(self.b_channels.index(channel), digits)
 
     def measure(self, channel: int, samples: int = 4000) -> tuple[float, float]:
         """(frequency Hz, level dBm0) of the last `samples` received on `channel`."""

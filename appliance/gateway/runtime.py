@@ -121,6 +121,7 @@ class GatewayPart:
         self.counters = {"calls_in": 0, "calls_out": 0, "bridge_errors": 0, "setup_ms": 0.0}
         self.setup_ms: list[float] = []  # SETUP in -> INVITE out, 200 in -> CONNECT out
         self.answer_ms: list[float] = []
+        self.media_open_ms: list[float] = []  # open_stream round trip to the media process
         core.shutdown.add(Phase.CALLS, "gateway calls", self.clear_calls)
         core.shutdown.add(Phase.SIGNALLING, "gateway signalling", self.stop)
         core.reload_hooks.append(self._reload)
@@ -482,6 +483,7 @@ class GatewayPart:
         elif ctx.sip is not None and isinstance(a, B.SipHangupReq):
             ctx.sip.hangup(a.cause)
         elif isinstance(a, B.MediaOpenReq):
+            ctx.marks["media_req"] = now
             ctx.row = self.params[a.span].bchannels.index(a.channel)
             self._spawn(ctx, self._media_open(ctx, a))
         elif isinstance(a, B.MediaModifyReq):
@@ -566,6 +568,8 @@ class GatewayPart:
             self._feed(ctx, B.MediaFailed(str(e)))
             return
         ctx.port = int(r["local_port"])
+        if "media_req" in ctx.marks:
+            self.media_open_ms.append((time.monotonic() - ctx.marks["media_req"]) * 1000)
         self._feed(ctx, B.MediaOpened(ctx.port))
 
     async def _media_modify(self, ctx: CallCtx, a: B.MediaModifyReq) -> None:

@@ -37,7 +37,7 @@ from tests.peers.sipp.runner import Sipp
 SETUP_CALLS = 60
 RATES = (10, 30)
 SECONDS = 8.0
-HOLD_S = 0.5
+HOLD_S = 0.2
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -47,7 +47,7 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-async def _setup_times(tmp: Path) -> tuple[list[float], list[float]]:
+async def _setup_times(tmp: Path) -> tuple[list[float], list[float], list[float]]:
     uas = Sipp(tmp / "sipp-setup", "uas", calls=SETUP_CALLS * 2, timeout_s=120)
     try:
         async with Rig(tmp / "setup", uas.address) as rig:
@@ -57,7 +57,7 @@ async def _setup_times(tmp: Path) -> tuple[list[float], list[float]]:
                 await wait_for(lambda c=call: c.state in ("answered", "gone"), 10, "answer")
                 rig.pbx.hangup(call, 16)
                 await wait_for(rig.idle, 10, "idle")
-            return list(part.setup_ms), list(part.answer_ms)
+            return list(part.setup_ms), list(part.answer_ms), list(part.media_open_ms)
     finally:
         uas.kill()
 
@@ -118,10 +118,12 @@ async def _rate(tmp: Path, cps: int) -> dict[str, Any]:
 def run() -> list[Table]:
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as d:
         tmp = Path(d)
-        setup, answer = asyncio.run(_setup_times(tmp))
+        setup, answer, media = asyncio.run(_setup_times(tmp))
         rates = [asyncio.run(_rate(tmp, r)) for r in RATES]
     rows = [["SETUP received -> INVITE sent", len(setup), statistics.median(setup) if setup else 0,
              pct(setup, 99), max(setup, default=0)],
+            ["  of which: RTP port from the media process", len(media),
+             statistics.median(media) if media else 0, pct(media, 99), max(media, default=0)],
             ["200 OK received -> CONNECT sent", len(answer),
              statistics.median(answer) if answer else 0, pct(answer, 99), max(answer, default=0)]]
     return [
