@@ -41,14 +41,11 @@ from sippy.CCEvents import (
 )
 from sippy.MsgBody import MsgBody
 from sippy.SipCallId import SipCallId
-from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
-from sippy.SipGenericHF import SipGenericHF
-from sippy.SipHeader import SipHeader
 from sippy.Time.Timeout import Timeout
 from sippy.UA import UA
 
-from appliance.interwork.causes import cause_for_status, reason_text, status_for_cause
+from appliance.interwork.causes import cause_for_status, status_for_cause
 from appliance.interwork.facts import CallFacts, CauseFact
 from appliance.interwork.sipheaders import (
     HeaderError,
@@ -62,6 +59,7 @@ from appliance.sip import events as ev
 from appliance.sip import sdp as sdpmod
 from appliance.sip.handle import SipCallHandle
 from appliance.sip.health import should_fail_over
+from appliance.sip.msg import ALLOW, body_text, contact, header, status_text, values
 from appliance.sip.reliable import (
     PrackState,
     ReliableProvisional,
@@ -76,53 +74,6 @@ if TYPE_CHECKING:
     from appliance.sip.trunks import TrunkSpec
 
 log = logging.getLogger("tdmgw.sip")
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO"
-
-
-class RawHF(SipGenericHF):  # type: ignore[misc]
-    """A header written exactly as given, name spelling included."""
-
-    def __init__(self, body: str, name: str) -> None:
-        super().__init__(body, name)
-        self.canon = name
-
-    def getCanName(self, name: str, compact: bool = False) -> str:
-        return self.canon
-
-    def getCopy(self) -> RawHF:
-        return RawHF(self.body, self.canon)
-
-
-def header(name: str, value: str) -> Any:
-    return SipHeader(name=name.lower(), body=RawHF(value, name))
-
-
-def values(msg: Any, name: str) -> list[str]:
-    """Every value of header `name` as text (sippy splits comma lists into several)."""
-    lname = name.lower()
-    return [str(h.body) for h in msg.headers if h.name == lname]
-
-
-def all_headers(msg: Any) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for h in msg.headers:
-        out.setdefault(h.name, []).append(str(h.body))
-    return out
-
-
-def contact(user: str) -> Any:
-    """Our Contact: the socket's address (sippy fills it in when sending), no display name."""
-    c = SipContact()
-    c.getUri().name = None
-    c.getUrl().username = user or None
-    return c
-
-
-def body_text(msg_or_body: Any) -> str | None:
-    body = msg_or_body.getBody() if hasattr(msg_or_body, "getBody") else msg_or_body
-    if body is None:
-        return None
-    return str(body.localStr()) if hasattr(body, "localStr") else str(body)
 
 
 class GwUA(UA):  # type: ignore[misc]
@@ -323,8 +274,8 @@ class _Call:
         if status is None:
             status = status_for_cause(cause.value) if cause is not None else 480
         self.ended = True
-        self.emit(ev.Hangup(self.handle, cause, "local", f"{status} {_status_text(status)}"))
-        event = CCEventFail((status, _status_text(status)))
+        self.emit(ev.Hangup(self.handle, cause, "local", f"{status} {status_text(status)}"))
+        event = CCEventFail((status, status_text(status)))
         eh = self._reason(cause)
         if eh:
             event.extra_headers = tuple(eh)
@@ -778,12 +729,3 @@ class _Call:
             self.send_reject(None, cause)
             return
         self._bye(cause)
-
-
-def _status_text(status: int) -> str:
-    return {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
-            410: "Gone", 480: "Temporarily Unavailable", 484: "Address Incomplete",
-            486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
-            500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Server Time-out", 600: "Busy Everywhere",
-            603: "Decline", 604: "Does Not Exist Anywhere"}.get(status, reason_text(0))

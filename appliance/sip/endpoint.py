@@ -204,7 +204,7 @@ class SipEndpoint:
     # ------------------------------------------------------------ incoming requests
 
     def _req_cb(self, req: Any, sip_t: Any) -> Any:
-        from appliance.sip.call import values
+        from appliance.sip.msg import values
 
         method = req.getMethod()
         to_tag = req.getHFBody("to").getTag()
@@ -232,7 +232,7 @@ class SipEndpoint:
         return self._refuse(req, 501, "Not Implemented", f"method {method} not implemented", allow=True)
 
     def _options_reply(self, req: Any) -> Any:
-        from appliance.sip.call import ALLOW, header
+        from appliance.sip.msg import ALLOW, header
 
         resp = req.genResponse(200, "OK", server=self.server_hf)
         resp.appendHeader(header("Allow", ALLOW))
@@ -242,7 +242,7 @@ class SipEndpoint:
 
     def _refuse(self, req: Any, status: int, reason: str, why: str, *, allow: bool = False,
                 extra: list[tuple[str, str]] | None = None) -> Any:
-        from appliance.sip.call import ALLOW, header
+        from appliance.sip.msg import ALLOW, header
 
         resp = req.genResponse(status, reason, server=self.server_hf)
         if allow:
@@ -264,7 +264,8 @@ class SipEndpoint:
         return self._refuse(req, status, reason, why, extra=extra)
 
     def _new_invite(self, req: Any, sip_t: Any, values: Callable[[Any, str], list[str]]) -> Any:
-        from appliance.sip.call import _Call, all_headers, body_text
+        from appliance.sip.call import _Call
+        from appliance.sip.msg import all_headers, body_text
 
         self.counters["invites_in"] += 1
         source = tuple(req.getSource())
