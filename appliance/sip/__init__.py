@@ -4,7 +4,8 @@ Public interfaces (for the gateway core):
 
 - `appliance.sip.endpoint.SipEndpoint(settings, loop, on_event)`: `start() ->
   (address, port)`, `place_call(trunk, request_uri_user, facts, sdp_offer,
-  extra_headers=()) -> SipCallHandle`, `close()`; `health[trunk].order()`.
+  extra_headers=()) -> SipCallHandle` (returns at once; the outcome comes as
+  events), `close()`; `health[trunk].order()`, `counters`.
 - `appliance.sip.trunks.EndpointSettings.from_config(config.sip)` and
   `TrunkSpec` (what the endpoint knows about a trunk).
 - `appliance.sip.handle.SipCallHandle`: `provisional(status, sdp=None,
@@ -19,6 +20,7 @@ Public interfaces (for the gateway core):
 
 Sans-I/O pieces (injected time): `security.Gatekeeper`, `health.TrunkHealth`,
 `register.RegistrationTimer`, `reliable.ReliableProvisional` / `SessionTimer`.
+`appliance.sip.msg`: exact-spelling headers and header values over sippy messages.
 Import `appliance.sip.call` only in the sippy thread (it imports sippy's UA,
 which binds sippy's event loop to the importing thread); the endpoint does.
 """
