@@ -268,3 +268,87 @@ def test_fuzz_datagrams_never_raise(datagrams: list[bytes]) -> None:
 
 
 _FUZZ = Harness(echo=False)
+
+
+def test_canceller_step_follows_the_calls_ptimes() -> None:
+    """The canceller runs once per packet interval: 20 ms steps for 20 ms calls, the gcd when mixed."""
+    e = SpanEngine("s", 3, "mulaw", B, clock=lambda: 0.0)
+    assert e.ec_step == 160  # no calls
+    e.open(Stream(StreamSpec("a", "s", 0, remote=PEER, ptime_ms=20), 0.0))
+    assert e.ec_step == 160
+    e.open(Stream(StreamSpec("b", "s", 1, remote=PEER, ptime_ms=30), 0.0))
+    assert e.ec_step == 80
+    e.close(1)
+    e.open(Stream(StreamSpec("c", "s", 2, remote=PEER, ptime_ms=10), 0.0))
+    assert e.ec_step == 80
+    e.close(2)
+    e.close(0)
+    e.open(Stream(StreamSpec("d", "s", 0, remote=PEER, ptime_ms=30), 0.0))
+    assert e.ec_step == 120
+
+
+@pytest.mark.parametrize("ptime", [10, 20, 30])
+def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int) -> None:
+    """Per-packet cancelling removes the echo at every ptime; Rin toward the PBX is the same
+    sample for sample, in the same blocks, with the canceller on or off; and each packet leaves
+    in the block that completes it, carrying that block's samples (no added TDM->RTP delay)."""
+    h = model("d2") * 10 ** (-6 / 20) / np.sqrt(np.sum(model("d2") ** 2))
+    speech = css(8.0, level_dbm0=-15.0)
+    p = ptime * 8
+    runs: dict[bool, Harness] = {}
+    for echo in (False, True):
+        hs = Harness(echo=echo, dtmf_detect=False, ptime_ms=ptime)
+        hs.peer = rtp.RtpSender(hs.st.spec.payload_type, ssrc=77)
+        sent_at: list[int] = []  # the block index in which each RTP packet left
+
+        nsent = [0]
+
+        def sip(i: int, s: Harness = hs, nsent: list[int] = nsent) -> list[bytes]:  # every 4 blocks
+            out = []
+            while (nsent[0] + 1) * p <= (i + 1) * 160:  # the packets whose speech is out by now
+                a = nsent[0] * p
+                out.append(s.peer.packet(s._enc(speech[a : a + p]).tobytes(), p))
+                nsent[0] += 1
+            return out
+
+        def hybrid(k: int, prev: np.ndarray) -> np.ndarray:
+            if len(prev) < B:
+                return np.zeros(B)
+            y = np.convolve(prev, h)[len(prev) - B : len(prev)]
+            return y + np.random.default_rng(k).standard_normal(B) * 3
+
+        for _ in range(8 * 200):
+            n0 = len(hs.out)
+            hs.run(1, hybrid, sip)
+            sent_at += [hs.k - 1] * (len(hs.out) - n0)
+        runs[echo] = hs
+        # a packet of p samples leaves in the block holding its last sample
+        assert sent_at == [((i + 1) * p - 1) // B for i in range(len(sent_at))]
+    off, on = runs[False], runs[True]
+    assert np.array_equal(off.tx_all(), on.tx_all())  # Rin: same samples, same blocks
+    tail = slice(5 * 8000, 7 * 8000)
+    raw_db, _ = level_and_freq(off.audio_out()[tail])
+    ec_db, _ = level_and_freq(on.audio_out()[tail])
+    assert raw_db > -30
+    assert raw_db - ec_db >= 30
+
+
+def test_packet_carries_the_block_that_completes_it() -> None:
+    """A burst in the last block of a packet interval is in the packet sent at that very block."""
+    hs = Harness(echo=True, dtmf_detect=False)
+    burst = tone(B, 0, 1000.0, -10.0)
+    got: dict[int, np.ndarray] = {}
+
+    def pbx(k: int, prev: np.ndarray) -> np.ndarray:
+        return burst if k == 43 else np.zeros(B)  # block 43 ends the 11th 20 ms packet
+
+    for _ in range(48):
+        n0 = len(hs.out)
+        hs.run(1, pbx)
+        for pk in hs.out[n0:]:
+            got[hs.k - 1] = hs._dec(np.frombuffer(pk.payload, np.uint8))
+    assert sorted(got) == [4 * i + 3 for i in range(12)]
+    pkt = got[43]
+    assert np.sqrt(np.mean(pkt[-B:] ** 2)) > 300  # the burst, not yet one block later
+    assert np.sqrt(np.mean(pkt[:-B] ** 2)) < 30
+    assert np.sqrt(np.mean(got[39] ** 2)) < 30
