@@ -1,6 +1,6 @@
 """DAHDI's user-space ABI: ioctl numbers, constants and struct layouts.
 
-Computed here from the rules of ``include/dahdi/user.h`` (dahdi-linux 2.11.1 as Debian 12 ships it; the ABI is unchanged in 3.x)
+Computed here from the rules of ``include/dahdi/user.h`` (dahdi-linux 2.11.1, as Debian 12 ships it)
 and Linux's ``asm-generic/ioctl.h``, so the driver needs no C extension.
 ``tests/drivers/test_dahdi_abi.py`` compiles a C program against the
 real ``user.h`` from Debian's ``dahdi-source`` and checks every number, size
