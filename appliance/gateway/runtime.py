@@ -27,6 +27,7 @@ local address that routes to the first trunk).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import math
@@ -122,6 +123,9 @@ class GatewayPart:
         self.setup_ms: list[float] = []  # SETUP in -> INVITE out, 200 in -> CONNECT out
         self.answer_ms: list[float] = []
         self.media_open_ms: list[float] = []  # open_stream round trip to the media process
+        m = core.boot.media
+        self._ports: collections.deque[int] = collections.deque(
+            range(m.rtp_port_min + m.rtp_port_min % 2, m.rtp_port_max - 1, 2))
         core.shutdown.add(Phase.CALLS, "gateway calls", self.clear_calls)
         core.shutdown.add(Phase.SIGNALLING, "gateway signalling", self.stop)
         core.reload_hooks.append(self._reload)
@@ -485,7 +489,17 @@ class GatewayPart:
         elif isinstance(a, B.MediaOpenReq):
             ctx.marks["media_req"] = now
             ctx.row = self.params[a.span].bchannels.index(a.channel)
+            # Our own port pool: the SDP can name the port before the media process has
+            # bound it (requests on the control socket are handled in order, so a modify
+            # or close never overtakes the open); a port some other program holds is
+            # skipped here, and a bind failure in the media process still clears the call.
+            port = self._free_port()
+            if port is None:
+                self._feed(ctx, B.MediaFailed("no free RTP port in media.rtp_port_min..max"))
+                return
+            ctx.port = port
             self._spawn(ctx, self._media_open(ctx, a))
+            self._feed(ctx, B.MediaOpened(ctx.port))
         elif isinstance(a, B.MediaModifyReq):
             self._spawn(ctx, self._media_modify(ctx, a))
         elif isinstance(a, B.MediaMoveReq):
@@ -561,16 +575,15 @@ class GatewayPart:
             "local_host": self.rtp_host} | kw))
 
     async def _media_open(self, ctx: CallCtx, a: B.MediaOpenReq) -> None:
-        assert self.media is not None
+        assert self.media is not None and ctx.port is not None
         try:
-            r = await self.media.open_stream(self._spec(ctx, a.remote))
-        except (MediaError, ValueError, ConnectionError) as e:
+            await self.media.open_stream(self._spec(ctx, a.remote).with_(local_port=ctx.port))
+        except (MediaError, ValueError, ConnectionError, OSError) as e:
+            self._release_port(ctx)
             self._feed(ctx, B.MediaFailed(str(e)))
             return
-        ctx.port = int(r["local_port"])
         if "media_req" in ctx.marks:
             self.media_open_ms.append((time.monotonic() - ctx.marks["media_req"]) * 1000)
-        self._feed(ctx, B.MediaOpened(ctx.port))
 
     async def _media_modify(self, ctx: CallCtx, a: B.MediaModifyReq) -> None:
         assert self.media is not None
@@ -597,7 +610,21 @@ class GatewayPart:
             stats = await self.media.close(ctx.bridge.call_id)
         except MediaError as e:
             log.warning("call %s: media close: %s", ctx.bridge.call_id, e)
+        self._release_port(ctx)
         self._feed(ctx, B.MediaClosed(_finite(stats)))
+
+    def _free_port(self) -> int | None:
+        for _ in range(len(self._ports)):
+            p = self._ports.popleft()
+            if _bindable(self.rtp_host, p):
+                return p
+            self._ports.append(p)
+        return None
+
+    def _release_port(self, ctx: CallCtx) -> None:
+        if ctx.port is not None:
+            self._ports.append(ctx.port)
+            ctx.port = None
 
 
 def _finite(v: Any) -> Any:
@@ -637,6 +664,23 @@ def _media_summary(stats: dict[str, Any]) -> str:
     if jb:
         parts.append(f"jitter buffer {jb.get('depth_ms')} ms")
     return "; ".join(parts) or "no statistics"
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Both UDP ports of an RTP/RTCP pair are free on `host` right now."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks = []
+    try:
+        for p in (port, port + 1):
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind((host, p))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _rtp_host(bind: str, trunks: Any) -> str:

@@ -58,8 +58,8 @@ options_interval_s = 0
 {extra_trunk}
 {routes}
 [media]
-rtp_port_min = {20000 + (gw_b % 20000) // 2 * 2}
-rtp_port_max = {20000 + (gw_b % 20000) // 2 * 2 + 200}
+rtp_port_min = {10000 + (gw_b % 9000) // 2 * 2}
+rtp_port_max = {10000 + (gw_b % 9000) // 2 * 2 + 200}
 [runtime]
 dir = "{tmp}/run"
 [logging]
