@@ -14,15 +14,20 @@ Each span block (`tick(rx, now, write)`), for all channels at once:
    per packet interval, over every channel at once, on the samples of the
    packets that complete at this block: a packet needs its ptime of Sin
    anyway, so cancelling then adds nothing to TDM->RTP, and Rin toward the
-   PBX never waits for the canceller (it only reads Rin).  Its step is the
-   greatest common divisor of the calls' ptimes (20 ms when every call
-   is at 20 ms: the canceller pays a transform pair per call, so 20 ms steps
-   cost about two thirds of 5 ms ones per channel-second).  In-band DTMF is
-   detected after the canceller (`dsp.dtmf.DtmfDetector`) and sent as
-   RFC 4733 events, the tone muted toward SIP while it lasts when configured;
+   PBX never waits for the canceller (it only reads Rin).  The channels are
+   dealt into `phases` groups (row % phases, one canceller each), and a
+   group's packets complete `block` samples after the previous group's: so
+   each block cancels and sends about 1/phases of the calls (even load,
+   short blocks) instead of all of them every fourth block.  A canceller
+   runs at 20 ms steps for 20 ms calls (it pays a transform pair per call
+   and step, so 20 ms steps cost about two thirds of 5 ms ones per
+   channel-second).  In-band DTMF is detected after the canceller
+   (`dsp.dtmf.DtmfDetector`, 20 ms at a time once every phase has it) and
+   sent as RFC 4733 events, the tone muted toward SIP while it lasts when
+   configured;
 3. packetisation: every call whose packet is complete at this block
-   (ptime boundaries on the span's sample count, so all calls of one ptime
-   send together) gets its RTP packet, encoded straight into the call's
+   (ptime boundaries on the span's sample count, shifted by the row's
+   phase: `phase * block` samples) gets its RTP packet, encoded straight into the call's
    RTP law from the linear signal (no second conversion: when the laws
    differ the conversion is this one encoding; when a call is transparent
    (no canceller) and the laws are equal the span's codes go out
@@ -36,7 +41,6 @@ caller's (appliance.media.process).
 
 from __future__ import annotations
 
-import math
 import struct
 import time
 from collections import deque
@@ -89,11 +93,20 @@ class SpanEngine:
         self.streams: list[Stream | None] = [None] * channels
         self.jb = JitterBuffer(channels, ring=ring, block=block)
         self.plc = G711Plc(channels)
-        self.ec: Any = None
+        # phase groups: row r is in group r % phases, its packets end `(r % phases) * block`
+        # samples after those of group 0 (same ptime)
+        self.phases = max(1, min(4, 160 // block))
+        self.ph_rows = [np.arange(k, channels, self.phases, dtype=np.intp) for k in range(self.phases)]
+        self.ph_rows = [r for r in self.ph_rows if len(r)]
+        self.ecs: list[Any] = []  # one canceller per phase group, its rows in `ph_rows[k]`
         if echo:
             from dsp.echo import EchoCanceller
 
-            self.ec = EchoCanceller(channels, tail_ms)
+            self.ecs = [EchoCanceller(len(r), tail_ms) for r in self.ph_rows]
+        self.ec: Any = self.ecs or None
+        self.ec_done = [0] * len(self.ph_rows)  # span samples through each group's canceller
+        self._ph_ends: list[int] = [0] * len(self.ph_rows)
+        self._ph_busy: list[bool] = [False] * len(self.ph_rows)
         self.det: Any = None
         self.gen: Any = None
         dlaw: Literal["ulaw", "alaw"] = "ulaw" if law == "mulaw" else "alaw"
@@ -107,21 +120,19 @@ class SpanEngine:
         self.progress = CallProgressGenerator(channels, country, law=dlaw)
         self._tones_on: set[int] = set()  # rows playing a local call progress tone toward the PBX
         self.det_min = 160
-        self._det_buf: list[I16] = []
-        self._det_n = 0
         self._playing: set[int] = set()  # channels with an in-band digit toward the PBX
         self._decode = _decoder(law)
         self._encode = _encoder(law)
         self.acc = np.zeros((channels, ACC), dtype=np.int16)
         self.acc_codes = np.zeros((channels, ACC), dtype=np.uint8)
         self.acc_rin = np.zeros((channels, ACC), dtype=np.int16)  # Rin at the same ring positions
-        self.ec_done = 0  # span samples of the ring that went through the canceller
-        self.ec_step = 160  # the canceller's step: gcd of the calls' ptimes (<= 160, divides ACC)
+        self.det_done = 0  # span samples of the ring through the DTMF detector
+        self._ar = np.arange(ACC, dtype=np.intp)
         self.samples = 0  # span samples processed (the media clock)
         self.t_tick = clock()
         self.t_now = self.t_tick  # when the current batch of datagrams was read
         self.t_write = self.t_tick
-        self._groups: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream]]] = []
+        self._groups: list[tuple[int, Codec, int, npt.NDArray[np.intp], list[Stream]]] = []
         self._transparent = np.zeros(channels, dtype=bool)
         self._pending_lat: dict[int, deque[tuple[int, float]]] = {}
         self.events: list[Event] = []
@@ -143,8 +154,9 @@ class SpanEngine:
         self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
         self.plc.reset(ch)
         if self.ec is not None:
-            self.ec.reset(ch)
-            self.ec.set_enabled(ch, s.echo_canceller)
+            ec, i = self._ec_of(ch)
+            ec.reset(i)
+            ec.set_enabled(i, s.echo_canceller)
         if self.det is not None:
             self.det.reset(ch)
         self._regroup()
@@ -163,30 +175,32 @@ class SpanEngine:
     def modified(self, st: Stream) -> None:
         ch = st.row
         if self.ec is not None:
-            self.ec.set_enabled(ch, st.spec.echo_canceller)
+            ec, i = self._ec_of(ch)
+            ec.set_enabled(i, st.spec.echo_canceller)
         jc = self.jb.chans[ch]
         s = st.spec
         if jc is None or jc.ptime != s.ptime:
             self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
         self._regroup()
 
+    def _ec_of(self, ch: int) -> tuple[Any, int]:
+        """The canceller of `ch`'s phase group and the channel's index in it."""
+        return self.ecs[ch % self.phases], ch // self.phases
+
     def _regroup(self) -> None:
-        groups: dict[tuple[int, Codec], list[int]] = {}
+        groups: dict[tuple[int, Codec, int], list[int]] = {}
         for ch, st in enumerate(self.streams):
             self._transparent[ch] = False
             if st is not None:
-                groups.setdefault((st.spec.ptime, st.spec.codec), []).append(ch)
+                groups.setdefault((st.spec.ptime, st.spec.codec, ch % self.phases), []).append(ch)
                 self._transparent[ch] = not st.spec.echo_canceller or self.ec is None
         self._groups = []
-        step = ACC
-        for p, _codec in groups:
-            step = math.gcd(step, p)
-        # the largest divisor of the calls' ptimes (and of the ring) the canceller takes in one call
-        self.ec_step = max(d for d in range(1, 161) if step % d == 0)
-        for (p, codec), chans in sorted(groups.items()):
+        self._ph_busy = [False] * len(self.ph_rows)
+        for (p, codec, k), chans in sorted(groups.items()):
+            self._ph_busy[k] = True
             rows = np.array(chans, dtype=np.intp)
             sts = [s for s in (self.streams[c] for c in chans) if s is not None]
-            self._groups.append((p, codec, rows, sts))
+            self._groups.append((p, codec, k, rows, sts))
 
     def set_tone(self, row: int, tone: str | None) -> None:
         """Local call progress tone toward the PBX on `row` ("ringback", "busy", "congestion",
@@ -378,40 +392,58 @@ class SpanEngine:
         if self._transparent.any():
             self.acc_codes[:, pos : pos + n] = rx
         self.samples = s1 = s0 + n
-        self._cancel((s1 // self.ec_step) * self.ec_step)
+        # the packets this block completes: (group, end sample), and how far each phase
+        # group's canceller must go for them (a group without calls goes with the span)
+        due: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream], int]] = []
+        ends = self._ph_ends
+        for k in range(len(ends)):
+            ends[k] = -1
+        for p, codec, k, rows, sts in self._groups:
+            o = (k * self.block) % p
+            for j in range((s0 - o) // p, (s1 - o) // p):
+                e = (j + 1) * p + o
+                due.append((p, codec, rows, sts, e))
+                ends[k] = max(ends[k], e)
+        for k in range(len(ends)):
+            if ends[k] >= 0:
+                self._cancel(k, ends[k])
+            elif not self._ph_busy[k]:
+                self.ec_done[k] = s1  # no call in the group: nothing to cancel
+            elif s1 - self.ec_done[k] >= 160:  # 30 ms calls: in 20 ms steps between packets
+                self._cancel(k, self.ec_done[k] + 160)
         # 3. packetise
         out: list[tuple[Stream, bytes]] = []
-        for p, codec, rows, sts in self._groups:
-            for k in range(s0 // p, s1 // p):
-                a = (k * p) % ACC
-                self._packets(p, codec, rows, sts, a, out, now, s1 - (k + 1) * p)
+        for p, codec, rows, sts, e in due:
+            self._packets(p, codec, rows, sts, e - p, out, now, s1 - e)
         dt = self.clock() - t0
         self.ticks += 1
         self.tick_ms = dt * 1000.0
         return out
 
-    def _cancel(self, upto: int) -> None:
-        """Echo canceller, DTMF feed and mute on the ring's samples [ec_done, upto).
-
-        Runs over every channel at once, in steps of at most 160 samples that do not
-        cross the ring's end; Sout replaces Sin in the ring in place.
-        """
-        while self.ec_done < upto:
-            a = self.ec_done % ACC
-            m = min(upto - self.ec_done, 160, ACC - a)
+    def _cancel(self, k: int, upto: int) -> None:
+        """Phase group `k`'s canceller over the ring's samples [ec_done[k], upto), in steps of at
+        most 160 samples; Sout replaces Sin in the ring in place."""
+        rows = self.ph_rows[k]
+        while self.ec_done[k] < upto:
+            d = self.ec_done[k]
+            m = min(upto - d, 160)
             if self.ec is not None:
-                c0 = time.thread_time()
-                sout = self.ec.process(self.acc_rin[:, a : a + m], self.acc[:, a : a + m])
+                if m < 8:  # the canceller's smallest step (only with blocks not a multiple of 8)
+                    return
+                a = d % ACC
+                if a + m <= ACC:
+                    rin = self.acc_rin[rows, a : a + m]
+                    sin = self.acc[rows, a : a + m]
+                    c0 = time.thread_time()
+                    self.acc[rows, a : a + m] = self.ecs[k].process(rin, sin)
+                else:
+                    idx = self._ar[: m] + a
+                    idx %= ACC
+                    ix = np.ix_(rows, idx)
+                    c0 = time.thread_time()
+                    self.acc[ix] = self.ecs[k].process(self.acc_rin[ix], self.acc[ix])
                 self.cpu_echo += time.thread_time() - c0
-                self.acc[:, a : a + m] = sout
-            if self.det is not None:
-                self._det_buf.append(self.acc[:, a : a + m].copy())
-                self._det_n += m
-            mute = [st.row for st in self.streams
-                    if st is not None and st.dtmf_digit is not None and st.spec.dtmf_mute]
-            if mute:
-                self.acc[mute, a : a + m] = 0
-            self.ec_done += m
+            self.ec_done[k] = d + m
 
     def after_send(self) -> None:
         """Work that need not delay this block's packets: in-band DTMF detection.
@@ -421,24 +453,37 @@ class SpanEngine:
         and sent as RFC 4733 from the next packet on (the detector itself needs 40 ms
         of tone to accept a digit, Q.24).
         """
-        if self.det is None or self._det_n < self.det_min:
+        if self.det is None:
             return
-        block = self._det_buf[0] if len(self._det_buf) == 1 else np.concatenate(self._det_buf, axis=1)
-        self._det_buf = []
-        self._det_n = 0
-        c0 = time.thread_time()
-        found = self.det.process(block)
-        self.cpu_dtmf += time.thread_time() - c0
-        for ev in found:
-            self._detected(ev)
+        ready = min(self.ec_done) if self.ec is not None else self.samples
+        while ready - self.det_done >= self.det_min:
+            a = self.det_done % ACC
+            m = self.det_min
+            block = self.acc[:, a : a + m] if a + m <= ACC else self.acc[:, (self._ar[:m] + a) % ACC]
+            self.det_done += m
+            c0 = time.thread_time()
+            found = self.det.process(block)
+            self.cpu_dtmf += time.thread_time() - c0
+            for ev in found:
+                self._detected(ev)
 
-    def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], a: int,
+    def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], start: int,
                  out: list[tuple[Stream, bytes]], now: float, late: int) -> None:
-        seg = self.acc[rows, a : a + p]
+        a = start % ACC
+        if a + p <= ACC:
+            seg = self.acc[rows, a : a + p]
+            idx: Any = slice(a, a + p)
+        else:
+            idx = (self._ar[:p] + a) % ACC
+            seg = self.acc[np.ix_(rows, idx)]
+        mute = [i for i, st in enumerate(sts) if st.dtmf_digit is not None and st.spec.dtmf_mute]
+        if mute:
+            seg[mute] = 0  # the in-band digit is not sent toward SIP while it lasts
         codes = g711.ulaw_encode(seg) if codec is Codec.PCMU else g711.alaw_encode(seg)
         tr = self._transparent[rows]
         if tr.any():
-            raw = self.acc_codes[rows[tr], a : a + p]
+            raw = self.acc_codes[rows[tr], a : a + p] if isinstance(idx, slice) else \
+                self.acc_codes[np.ix_(rows[tr], idx)]
             if codec.law != self.law:
                 raw = g711.ulaw_to_alaw(raw) if self.law == "mulaw" else g711.alaw_to_ulaw(raw)
             codes[tr] = raw
@@ -575,7 +620,8 @@ class SpanEngine:
             },
         }
         if self.ec is not None:
-            m = self.ec.metrics(ch)
+            ec, i = self._ec_of(ch)
+            m = ec.metrics(i)
             d["echo"] = {"erl_db": round(m.erl_db, 1), "erle_db": round(m.erle_db, 1),
                          "converged": m.converged, "double_talk": m.double_talk, "enabled": m.enabled}
         return d

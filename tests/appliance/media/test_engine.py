@@ -27,11 +27,12 @@ B = 40  # 5 ms span blocks
 class Harness:
     """One engine, one call on channel 0, a SIP-side peer and a PBX side made of functions."""
 
-    def __init__(self, *, echo: bool = True, law: str = "mulaw", **spec: object) -> None:
+    def __init__(self, *, echo: bool = True, law: str = "mulaw", row: int = 0, **spec: object) -> None:
         self.now = 0.0
-        self.e = SpanEngine("s", 2, law, B, echo=echo, clock=lambda: self.now)
+        self.row = row
+        self.e = SpanEngine("s", max(2, row + 1), law, B, echo=echo, clock=lambda: self.now)
         kw: dict[str, object] = {"remote": PEER, **spec}
-        self.st = Stream(StreamSpec("c", "s", 0, **kw), 0.0)  # type: ignore[arg-type]
+        self.st = Stream(StreamSpec("c", "s", row, **kw), 0.0)  # type: ignore[arg-type]
         self.e.open(self.st)
         self.peer = rtp.RtpSender(self.st.spec.payload_type, ssrc=77)
         self.law = law
@@ -55,13 +56,13 @@ class Harness:
                 for d in sip(k // 4):
                     self.e.receive_rtp(self.st, d, addr, self.now)
             prev = np.concatenate(self.tx[-64:]) if self.tx else np.zeros(0)
-            rx = np.full((2, B), 0xFF if self.law == "mulaw" else 0xD5, np.uint8)
-            rx[0] = self._enc(pbx(k, prev))
+            rx = np.full((self.e.channels, B), 0xFF if self.law == "mulaw" else 0xD5, np.uint8)
+            rx[self.row] = self._enc(pbx(k, prev))
             written: list[np.ndarray] = []
             for _s, d in self.e.tick(rx, self.now, written.append):
                 self.out.append(rtp.decode(d))
             self.e.after_send()
-            self.tx.append(self._dec(written[0][0]))
+            self.tx.append(self._dec(written[0][self.row]))
             self.k += 1
 
     def audio_out(self) -> np.ndarray:
@@ -270,25 +271,28 @@ def test_fuzz_datagrams_never_raise(datagrams: list[bytes]) -> None:
 _FUZZ = Harness(echo=False)
 
 
-def test_canceller_step_follows_the_calls_ptimes() -> None:
-    """The canceller runs once per packet interval: 20 ms steps for 20 ms calls, the gcd when mixed."""
-    e = SpanEngine("s", 3, "mulaw", B, clock=lambda: 0.0)
-    assert e.ec_step == 160  # no calls
-    e.open(Stream(StreamSpec("a", "s", 0, remote=PEER, ptime_ms=20), 0.0))
-    assert e.ec_step == 160
-    e.open(Stream(StreamSpec("b", "s", 1, remote=PEER, ptime_ms=30), 0.0))
-    assert e.ec_step == 80
-    e.close(1)
-    e.open(Stream(StreamSpec("c", "s", 2, remote=PEER, ptime_ms=10), 0.0))
-    assert e.ec_step == 80
-    e.close(2)
-    e.close(0)
-    e.open(Stream(StreamSpec("d", "s", 0, remote=PEER, ptime_ms=30), 0.0))
-    assert e.ec_step == 120
+def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
+    """Rows are dealt into 4 phase groups, one canceller each: a group's 20 ms packets end one
+    5 ms block after the previous group's, so each block sends a quarter of the calls."""
+    e = SpanEngine("s", 8, "mulaw", B, clock=lambda: 0.0)
+    assert e.phases == 4 and len(e.ecs) == 4 and [len(r) for r in e.ph_rows] == [2, 2, 2, 2]
+    for r in range(8):
+        e.open(Stream(StreamSpec(f"c{r}", "s", r, remote=PEER), 0.0))
+    rx = np.full((8, B), 0xFF, np.uint8)
+    per_block = []
+    for k in range(12):
+        out = e.tick(rx, k * B / 8000.0, lambda tx: None)
+        e.after_send()
+        per_block.append(sorted(s.row for s, _d in out))
+    # group k's first packet ends at sample 160 + 40 k (row r in group r % 4)
+    assert per_block[3] == [0, 4] and per_block[4] == [1, 5] and per_block[5] == [2, 6]
+    assert per_block[6] == [3, 7] and per_block[7] == [0, 4]
+    assert e.ec_done == [480, 360, 400, 440]  # each canceller stops where its last packet ended
+    assert all(len(set(p)) == len(p) for p in per_block)
 
 
-@pytest.mark.parametrize("ptime", [10, 20, 30])
-def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int) -> None:
+@pytest.mark.parametrize(("ptime", "row"), [(10, 0), (20, 0), (30, 0), (20, 1), (10, 3), (30, 6)])
+def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int, row: int) -> None:
     """Per-packet cancelling removes the echo at every ptime; Rin toward the PBX is the same
     sample for sample, in the same blocks, with the canceller on or off; and each packet leaves
     in the block that completes it, carrying that block's samples (no added TDM->RTP delay)."""
@@ -297,7 +301,7 @@ def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int) -> None
     p = ptime * 8
     runs: dict[bool, Harness] = {}
     for echo in (False, True):
-        hs = Harness(echo=echo, dtmf_detect=False, ptime_ms=ptime)
+        hs = Harness(echo=echo, dtmf_detect=False, ptime_ms=ptime, row=row)
         hs.peer = rtp.RtpSender(hs.st.spec.payload_type, ssrc=77)
         sent_at: list[int] = []  # the block index in which each RTP packet left
 
@@ -322,8 +326,11 @@ def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int) -> None
             hs.run(1, hybrid, sip)
             sent_at += [hs.k - 1] * (len(hs.out) - n0)
         runs[echo] = hs
-        # a packet of p samples leaves in the block holding its last sample
-        assert sent_at == [((i + 1) * p - 1) // B for i in range(len(sent_at))]
+        # a packet of p samples leaves in the block holding its last sample; the row's phase
+        # group shifts its packet ends by `phase * B` samples (the first packet is a short one)
+        o = (row % hs.e.phases) * B % p
+        ends = [(i + 1) * p + o - (p if o else 0) for i in range(len(sent_at))]
+        assert sent_at == [(e_ - 1) // B for e_ in ends]
     off, on = runs[False], runs[True]
     assert np.array_equal(off.tx_all(), on.tx_all())  # Rin: same samples, same blocks
     tail = slice(5 * 8000, 7 * 8000)
