@@ -187,3 +187,31 @@ def test_180_without_sdp_is_alerting_with_local_ringback(tmp_path: Path) -> None
     assert "PRI_EVENT_RINGING" in names
     assert min(abs(freq - 440), abs(freq - 480)) < 10, freq
     assert -25 < level < -10, level
+
+
+def test_hold_resume_keep_the_channel_and_info_dtmf_reaches_the_pbx(tmp_path: Path) -> None:
+    """sipp holds (a=sendonly) and resumes by re-INVITE, then sends DTMF 5 in SIP INFO: the
+    B-channel stays up throughout, the digit is played in-band and the PBX's DTMF receiver
+    hears it, and the BYE clears the PBX with cause 16."""
+    async def body() -> tuple[dict[int, str], list[str], int | None, int | None]:
+        async with Rig(tmp_path, ("127.0.0.1", 9)) as rig:
+            calls: list[object] = []
+            rig.pbx.on_event = lambda call, ev: calls.append(call) if ev.name == (
+                "PRI_EVENT_RING") else None
+            uac = Sipp(tmp_path / "sipp", str(SCEN / "uac_hold_info_pause.xml"),
+                       remote=rig.sip_address,
+                       service="3001", timeout_s=20)
+            try:
+                res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 20)
+                assert res.ok(), res.errors + res.messages[-2500:]
+                await wait_for(rig.idle, 10, "every channel idle")
+            finally:
+                uac.kill()
+            call = calls[0]
+            names = [e.name for e in call.events]  # type: ignore[attr-defined]
+            return (rig.pbx.heard, names, call.channel,  # type: ignore[attr-defined]
+                    call.cause)  # type: ignore[attr-defined]
+    heard, names, channel, cause = asyncio.run(body())
+    assert channel is not None and heard.get(channel, "").startswith("5"), heard
+    assert names.count("PRI_EVENT_HANGUP") + names.count("PRI_EVENT_HANGUP_REQ") >= 1
+    assert cause == 16
