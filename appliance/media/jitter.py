@@ -97,6 +97,9 @@ class JitterBuffer:
         self.quiet = np.ones(channels, dtype=bool)
         self.lossy = np.zeros(channels, dtype=bool)
         self._rows = np.arange(channels)[:, None]
+        self._base = (np.arange(channels, dtype=np.int64) * ring)[:, None]  # row starts, flat
+        self._audio_flat = self.audio.reshape(-1)  # views: 1-D take is about twice as fast
+        self._valid_flat = self.valid.reshape(-1)
         self._ar = np.arange(block, dtype=np.int64)
         self.chans: list[_Chan | None] = [None] * channels
 
@@ -259,9 +262,10 @@ class JitterBuffer:
                 inserts.append((i, amount))
                 c.stats.inserted += amount
         idx = (self.cursor[:, None] + ar) & self.mask
-        audio = self.audio[self._rows, idx]
-        ok = self.valid[self._rows, idx]
-        self.valid[self._rows, idx] = False
+        idx += self._base
+        audio: npt.NDArray[np.int16] = self._audio_flat.take(idx)
+        ok: npt.NDArray[np.bool_] = self._valid_flat.take(idx)
+        self._valid_flat[idx] = False
         self.cursor += n
         for i, k in inserts:
             audio[i, :k] = 0
@@ -270,7 +274,7 @@ class JitterBuffer:
             ok[i, :k] = not self.lossy[i]
         missing = ~ok & self.active[:, None]
         lossy = missing.any(axis=1)
-        self.lossy = lossy
+        self.lossy = np.asarray(lossy, dtype=bool)
         power = np.einsum("ij,ij->i", audio, audio, dtype=np.float64) / n
         self.quiet = (power < QUIET_RMS * QUIET_RMS) | lossy
         if lossy.any():

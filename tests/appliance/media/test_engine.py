@@ -274,7 +274,7 @@ _FUZZ = Harness(echo=False)
 def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
     """Rows are dealt into 4 phase groups, one canceller each: a group's 20 ms packets end one
     5 ms block after the previous group's, so each block sends a quarter of the calls."""
-    e = SpanEngine("s", 8, "mulaw", B, clock=lambda: 0.0)
+    e = SpanEngine("s", 8, "mulaw", B, clock=lambda: 0.0, phases=4)
     assert e.phases == 4 and len(e.ecs) == 4 and [len(r) for r in e.ph_rows] == [2, 2, 2, 2]
     for r in range(8):
         e.open(Stream(StreamSpec(f"c{r}", "s", r, remote=PEER), 0.0))
