@@ -59,7 +59,8 @@ class MediaProcess:
         self.path = path
         ctx = multiprocessing.get_context("spawn")
         self.proc = ctx.Process(
-            target=child_main, args=(path, [(_span_dict(p), e) for p, e in spans], options),
+            target=child_main,
+            args=(path, [(_span_dict(p), e) for p, e in spans], {"parent_pid": os.getpid(), **options}),
             name="tdmgw-media", daemon=True)
 
     def start(self, timeout: float = 60.0) -> None:

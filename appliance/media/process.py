@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import json
 import logging
 import os
 import select
+import signal
 import socket
 import struct
 import time
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
 MAX_DGRAM = 2048
+_PR_SET_PDEATHSIG = 1
 MAX_PER_TICK = 64  # datagrams read per socket per block: a flood cannot starve the tick
 
 
@@ -483,8 +486,26 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """End this process when the one that spawned it dies, even by SIGKILL.
+
+    prctl(PR_SET_PDEATHSIG) asks the kernel for SIGTERM at the parent's death;
+    a parent that died before the call is caught by the getppid() check.
+    Without this a killed core leaves its media process running its clocks.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("media: prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        log.warning("media: no parent-death signal (%s)", exc)
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
+
+
 def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], options: dict[str, Any]) -> None:
     """Entry point of the spawned media process."""
+    _die_with_parent(options.get("parent_pid"))
     logging.basicConfig(level=options.get("log_level", "INFO"))
     params = [(SpanParams(**_span_kwargs(p)), extra) for p, extra in spans]
     rt = False
