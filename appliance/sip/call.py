@@ -599,14 +599,19 @@ class _Call:
                 return
             self.ended = True
             cause = None
-            if self.last_req is not None:
-                try:
-                    cause = parse_reason(values(self.last_req, "reason"))
-                except HeaderError:
-                    cause = None
+            # A CANCEL never reaches recvRequest (the transaction layer takes it), so
+            # sippy hands its Reason on the event; a BYE's is on the last request.
+            reasons = [str(r) for r in [getattr(event, "reason_rfc3326", None)] if r]
+            if not reasons and self.last_req is not None:
+                reasons = values(self.last_req, "reason")
+            try:
+                cause = parse_reason(reasons)
+            except HeaderError:
+                cause = None
             why = "CANCEL" if not self.answered else "BYE"
-            self.emit(ev.Hangup(self.handle, cause or CauseFact(16 if self.answered else 31),
-                                "remote", why))
+            # RFC 3326: the Reason's cause; without one a caller's CANCEL or BYE is a
+            # normal clearing (cause 16) toward the PBX.
+            self.emit(ev.Hangup(self.handle, cause or CauseFact(16), "remote", why))
             self.finish()
 
     def _ua_failed(self, event: Any) -> None:

@@ -21,11 +21,14 @@ from appliance.gateway.runtime import GatewayPart
 from drivers.span import Side, SpanParams, SpanType, VirtualParams
 from tests.peers.sipp.runner import free_udp_port
 
+from .wire import Tap
+
 PART = "appliance.gateway.runtime:GatewayPart"
 
 
 def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
-                extra_trunk: str = "", routes: str | None = None) -> str:
+                extra_trunk: str = "", routes: str | None = None,
+                trunks: str | None = None) -> str:
     routes = routes if routes is not None else """
 [[routes.inbound]]
 name = "all"
@@ -34,6 +37,14 @@ target = "ai"
 [[routes.outbound]]
 name = "all"
 spans = ["span1"]
+"""
+    trunks = trunks if trunks is not None else f"""
+[[sip.trunks]]
+name = "ai"
+host = "{peer[0]}"
+port = {peer[1]}
+options_interval_s = 0
+{extra_trunk}
 """
     return f"""
 [[spans]]
@@ -50,12 +61,7 @@ bchannel_remote = "127.0.0.1:{far_b}"
 [sip]
 bind = "127.0.0.1"
 port = 0
-[[sip.trunks]]
-name = "ai"
-host = "{peer[0]}"
-port = {peer[1]}
-options_interval_s = 0
-{extra_trunk}
+{trunks}
 {routes}
 [media]
 rtp_port_min = {10000 + (gw_b % 9000) // 2 * 2}
@@ -78,7 +84,14 @@ class Rig:
                             virtual=VirtualParams(f"{tmp}/d.sock", ("127.0.0.1", far_b),
                                                   ("127.0.0.1", gw_b)))
         self.pbx = SimulatedPbx(params)
+        self.tap = Tap().install(self.pbx)  # every Q.931 message on the span, decoded
         self.task: asyncio.Task[int] | None = None
+        self.events: list[Any] = []  # every CTI event the core published
+        self.core.bus.subscribe(self.events.append)
+
+    def cti(self, kind: str) -> list[dict[str, Any]]:
+        """The data of each published event of `kind` (call.started, call.ended ...)."""
+        return [dict(e.data) for e in self.events if e.kind == kind]
 
     @property
     def part(self) -> GatewayPart:
