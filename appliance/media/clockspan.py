@@ -11,6 +11,12 @@ and `tx(index, block, t_written)`; `IdleFarEnd` sends the idle code.
 This is not a virtual span (drivers.virtual): there is no D-channel and no
 socket; it is the B-channel clock alone, as DAHDI would give it with the
 same block size.
+
+Spans of one card share one clock (DAHDI's timing source): `follow(master)`
+makes a span tick inside its master's tick, all spans' received blocks
+handed to their listeners first and all transmit blocks taken afterwards,
+so an engine run when the last of them has delivered sees every span's
+current block and writes every span's current transmit block.
 """
 
 from __future__ import annotations
@@ -60,6 +66,15 @@ class ClockSpan(Span):
         self.t0 = 0.0
         self.late_max = 0.0
         self.skipped = 0
+        self.master: ClockSpan | None = None
+        self.followers: list[ClockSpan] = []
+
+    def follow(self, master: ClockSpan) -> None:
+        """Tick inside `master`'s tick (same clock, same block index) instead of on a timer."""
+        if master is self or master.master is not None or self.followers:
+            raise ValueError(f"span {self.name}: cannot follow {master.name}")
+        self.master = master
+        master.followers.append(self)
 
     @property
     def period(self) -> float:
@@ -67,8 +82,13 @@ class ClockSpan(Span):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.t0 = self._loop.time() + self.period
         self._emit(self.state.set_alarms(Alarm.NONE, self._loop.time()))
+        if self.master is not None:
+            self.t0 = self.master.t0 if self.master._timer is not None else self._loop.time() + self.period
+            return  # ticked by the master (which must be started after its followers or before: both work)
+        self.t0 = self._loop.time() + self.period
+        for f in self.followers:
+            f.t0 = self.t0
         self._timer = self._loop.call_at(self.t0, self._tick)
 
     async def stop(self) -> None:
@@ -89,17 +109,22 @@ class ClockSpan(Span):
         index = self.blocks
         t = self.ideal(index)
         self.late_max = max(self.late_max, now - t)
-        rx = self.far_end.rx(index, t)
-        self.blocks += 1
-        self.listener.span_block(self, rx, index)
-        tx = self.take_tx()
-        self.far_end.tx(index, tx, self._loop.time())
+        group = [self, *self.followers]
+        for sp in group:  # every span's received block first ...
+            sp.late_max = self.late_max
+            rx = sp.far_end.rx(index, t)
+            sp.blocks = index + 1
+            sp.listener.span_block(sp, rx, index)
+        t_out = self._loop.time()
+        for sp in group:  # ... then every span's transmit block
+            sp.far_end.tx(index, sp.take_tx(), t_out)
         nxt = self.ideal(self.blocks)
         if nxt < self._loop.time() - 0.2:
             # stalled for far too long: skip ahead instead of bursting (counted as a slip)
             missed = int((self._loop.time() - nxt) / self.period)
-            self.blocks += missed
-            self.skipped += missed
-            self.state.count(slips=missed)
+            for sp in group:
+                sp.blocks += missed
+                sp.skipped += missed
+                sp.state.count(slips=missed)
             nxt = self.ideal(self.blocks)
         self._timer = self._loop.call_at(nxt, self._tick)

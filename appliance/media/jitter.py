@@ -69,7 +69,8 @@ class _Chan:
     started: bool = False
     target: int = 0
     hi_end: int = 0  # extended timestamp after the newest sample written
-    window: deque[int] = field(default_factory=lambda: deque(maxlen=50))
+    window: deque[int] = field(default_factory=lambda: deque(maxlen=50))  # slack - wofs
+    wofs: int = 0  # cursor moves by adaptation since the window began (added back when read)
     spread_peak: float = 0.0
     pending: int = 0  # + samples to insert, - samples to drop
     since_trickle: int = 0
@@ -163,12 +164,13 @@ class JitterBuffer:
             cur = int(self.cursor[ch])
             slack = c.target
             c.window.clear()
+            c.wofs = 0
             c.pending = 0
             st.resyncs += 1
             verdict = "resync"
         if ext + n <= cur:
             st.late += 1
-            c.window.append(slack)
+            c.window.append(slack - c.wofs)
             self._adapt(c)
             return "late"
         start = max(ext, cur)
@@ -191,7 +193,7 @@ class JitterBuffer:
         if skip:
             st.late += 1
             verdict = "late"
-        c.window.append(slack)
+        c.window.append(slack - c.wofs)
         st.depth = slack
         c.n_put += 1
         if c.n_put % 4 == 0 or slack < 0:
@@ -212,7 +214,7 @@ class JitterBuffer:
         w = c.window
         if len(w) < 4:
             return
-        hi, lo = max(w), min(w)
+        hi, lo = max(w) + c.wofs, min(w) + c.wofs
         spread = hi - lo
         c.spread_peak = max(float(spread), c.spread_peak * 0.995)
         # on time needs slack >= one read block; the hysteresis lets it sag that far first
@@ -250,9 +252,8 @@ class JitterBuffer:
                 c.since_trickle = 0
                 amount = 1 if c.pending > 0 else -1
             c.pending -= amount
-            if c.window:
-                # the packets in the window now lie `amount` further ahead of the cursor
-                c.window = deque((w + amount for w in c.window), maxlen=c.window.maxlen)
+            # the packets in the window now lie `amount` further ahead of the cursor
+            c.wofs += amount
             if amount < 0:
                 self._skip(i, -amount)
                 c.stats.dropped -= amount

@@ -66,11 +66,13 @@ class _Call:
 class _Group:
     """Spans clocked together (one timing source, as DAHDI cards are) share one engine.
 
-    The engine's rows are the spans' channels one after the other; the first
-    span is the timing master and its block runs the engine; the others hand
-    in their latest received block and take their slice of the latest
-    transmit block when their own block completes.  One engine per group
-    pays the per-block cost of the DSP once for all its spans.
+    The engine's rows are the spans' channels one after the other.  The
+    engine runs when every span of the group has handed in its current
+    block (clock spans of a group tick together: `ClockSpan.follow`), and
+    then writes every span's slice of the transmit block; a span whose
+    sibling stalls delivers a second block, which runs the engine without
+    the stalled one.  One engine per group pays the per-block cost of the
+    DSP once for all its spans.
     """
 
     spans: list[Span]
@@ -79,6 +81,7 @@ class _Group:
     offsets: dict[str, int]
     rx: Block
     tx: Block
+    fresh: set[str] = field(default_factory=set)  # spans whose current block is in `rx`
     calls_by_fd: dict[int, tuple[_Call, bool]] = field(default_factory=dict)
     max_tick_ms: float = 0.0
 
@@ -133,7 +136,10 @@ class MediaServer:
             self.groups.append(g)
             for sp in objs:
                 self.hosts[sp.name] = g
-                sp.set_listener(_Listener(self, g, sp, sp is objs[0]))
+                sp.set_listener(_Listener(self, g, sp))
+            if all(type(sp).__name__ == "ClockSpan" for sp in objs):
+                for sp in objs[1:]:
+                    sp.follow(objs[0])  # type: ignore[attr-defined]
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self.realtime = False  # set by child_main when SCHED_FIFO was granted
@@ -187,20 +193,29 @@ class MediaServer:
 
     # ------------------------------------------------------------ the block
 
-    def on_block(self, h: _Group, span: Span, rx: Block, master: bool) -> None:
+    def on_block(self, h: _Group, span: Span, rx: Block) -> None:
         off = h.offsets[span.name]
         c = span.channels
+        if span.name in h.fresh:
+            self._run(h)  # a sibling did not deliver this period: run without it
         h.rx[off : off + c] = rx
-        if not master:
-            span.write_block(h.tx[off : off + c].copy())
-            return
+        h.fresh.add(span.name)
+        if len(h.fresh) == len(h.spans):
+            self._run(h)
+        else:
+            span.write_block(h.tx[off : off + c].copy())  # replaced if the run comes before the send
+
+    def _run(self, h: _Group) -> None:
+        h.fresh.clear()
         now = time.monotonic()
         self._drain(h, now)
         eng = h.engine
 
         def write(tx: Block) -> None:
             h.tx = tx
-            span.write_block(tx[off : off + c])
+            for sp in h.spans:
+                o = h.offsets[sp.name]
+                sp.write_block(tx[o : o + sp.channels])
 
         out = eng.tick(h.rx, now, write)
         built = time.monotonic()
@@ -459,13 +474,12 @@ class MediaServer:
 class _Listener:
     """drivers.span.SpanListener for a hosted span."""
 
-    def __init__(self, server: MediaServer, group: _Group, span: Span, master: bool) -> None:
+    def __init__(self, server: MediaServer, group: _Group, span: Span) -> None:
         self.server = server
         self.group = group
-        self.master = master
 
     def span_block(self, span: Span, rx: Block, index: int) -> None:
-        self.server.on_block(self.group, span, rx, self.master)
+        self.server.on_block(self.group, span, rx)
 
     def span_frame(self, span: Span, frame: bytes) -> None:
         self.server._flush_events([{"event": "dframe", "span": span.name, "frame": frame.hex()}])
