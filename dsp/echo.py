@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from dsp.answer_tone import AnswerTone, AnswerToneDetector
 from dsp.echo_filter import AdaptiveFilter
+from dsp.echo_fore import Foreground
 from dsp.echo_nlp import Nlp
 
 __all__ = ["EchoCanceller", "EchoMetrics"]
@@ -87,6 +88,7 @@ class EchoCanceller:
         self.channels = channels
         self.tail_ms = tail_ms
         self._filter = AdaptiveFilter(channels, tail_ms * SAMPLE_RATE // 1000)
+        self._fore = Foreground(self._filter)
         self._nlp = Nlp(channels)
         self._cng = cng
         self._nlp_on = np.full(channels, nlp)
@@ -113,6 +115,7 @@ class EchoCanceller:
         """Forget the echo path of one channel or all (a new call on the channel)."""
         mask = self._mask(channel)
         self._filter.reset(mask)
+        self._fore.reset(mask)
         self._nlp.reset(mask)
         self._erl_db[mask] = 0
         self._srin[mask] = 0
@@ -175,16 +178,21 @@ class EchoCanceller:
         d = sin.astype(np.float32)
         done_before = f.blocks_done
         err, est = f.filter(x, d)
+        err, est = self._fore.filter(x, d, cancel, err, est)
+        use = self._fore.use
         if f.blocks_done != done_before:
+            g = self._fore.f
+            block_err = np.where(use, g.block_err, f.block_err)
+            block_echo = np.where(use, g.block_echo, f.block_echo)
             single = f.far_active & ~f.double_talk & cancel
             # Learn the ERLE on blocks with real echo in them (not the tails
             # of bursts): Sin above -45 dBm0 and mostly explained.
-            loud_echo = (f.block_sin > _ECHO_FLOOR) & (f.block_echo > 0.25 * f.block_sin)
-            self._nlp.learn_erle(f.block_sin, f.block_err, single & loud_echo)
+            loud_echo = (f.block_sin > _ECHO_FLOOR) & (block_echo > 0.25 * f.block_sin)
+            self._nlp.learn_erle(f.block_sin, block_err, single & loud_echo)
             # ERL from smoothed powers (block ratios are biased by pauses:
             # the echo of a burst outlasts it).
             self._srin = np.where(single, 0.98 * self._srin + 0.02 * f.block_rin, self._srin)
-            self._secho = np.where(single, 0.98 * self._secho + 0.02 * f.block_echo, self._secho)
+            self._secho = np.where(single, 0.98 * self._secho + 0.02 * block_echo, self._secho)
             self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
         # A model clearly worse than none (an opened echo path): send Sin.
         e2 = err * err

@@ -97,8 +97,12 @@ class AdaptiveFilter:
     powers are read by the owner for its metrics and the NLP.
     """
 
-    def __init__(self, channels: int, taps: int) -> None:
+    def __init__(self, channels: int, taps: int, mu_max: float = MU_MAX,
+                 psmooth: float = PSMOOTH, tau: float = TAU) -> None:
         self.channels = channels
+        self._tau = tau
+        self._mu_max = mu_max
+        self._psmooth = psmooth
         self.k = max(1, -(-taps // BLOCK))
         self.taps = self.k * BLOCK
         c, k, f = channels, self.k, BLOCK + 1
@@ -129,6 +133,11 @@ class AdaptiveFilter:
         self._cxx = np.zeros((k, c, f), np.float32)
         self._cee = np.zeros((c, f), np.float32)
         self.adapt = np.ones(c, bool)
+        # Another filter on the same channels whose double talk decision this one takes.
+        self.follow: AdaptiveFilter | None = None
+        # Channels whose Rin/Sin cross-correlation is summed in ``corr`` (K, C, F).
+        self.corr_on = np.zeros(c, bool)
+        self.corr = np.zeros((k, c, f), np.complex64)
         self.age = np.zeros(c, np.float32)
         self.trained = np.zeros(c, np.float32)
         self.noise = np.zeros(c, np.float32)
@@ -150,11 +159,17 @@ class AdaptiveFilter:
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
             a[mask] = 0
-        for r in (self._xh, self._xc, self._ph, self._pm, self.w, self._cxe, self._cxx):
+        for r in (self._xh, self._xc, self._ph, self._pm, self.w, self._cxe, self._cxx,
+                  self.corr):
             r[:, mask] = 0
         self.double_talk[mask] = False
         self.narrowband[mask] = False
         self.far_active[mask] = False
+
+    @property
+    def pos(self) -> int:
+        """Samples of the current block seen so far (0..BLOCK-1)."""
+        return self._pos
 
     # -- filtering --------------------------------------------------------
     def filter(self, rin: F32, sin: F32) -> tuple[F32, F32]:
@@ -215,7 +230,7 @@ class AdaptiveFilter:
         p = _power(xb)
         # Smoothed per-bin power (fast attack, slow decay): an instantaneous
         # |X|^2 would give huge steps in the bins it happens to miss.
-        p = np.maximum(p, PSMOOTH * prev + (1 - PSMOOTH) * p)
+        p = np.maximum(p, self._psmooth * prev + (1 - self._psmooth) * p)
         # Slot i held the window now leaving the span: keep the span's
         # power as a running sum (re-summed now and then against drift).
         if self.blocks_done % 64 == 0:
@@ -249,7 +264,10 @@ class AdaptiveFilter:
         self.far_active = far_active
         self._narrowband_guard(pw[0], far_active)
         self.trained += far_active
-        self._detect_double_talk()
+        if self.follow is None:
+            self._detect_double_talk()
+        else:
+            self.double_talk = self.follow.double_talk.copy()
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         self._path_change(xw, pw, ef, far_active)
@@ -259,10 +277,17 @@ class AdaptiveFilter:
         floor = np.minimum(self.block_err, self.noise * 1.02 + 1.0)
         self.noise = np.where(self.double_talk, self.noise, floor).astype(np.float32)
 
+        if self.corr_on.any():
+            # Whitened Rin/Sin cross-correlation per partition (the first
+            # gradient step, summed without feedback): the bulk delay.
+            m = (self.corr_on & learn).astype(np.float32)
+            df = _rfft(np.concatenate([np.zeros_like(e), self._dcur], axis=1))
+            reg = _SILENCE_BIN_POWER * 1e-2 * k
+            self.corr += self._xc[i:i + k] * (df * (m[:, None] / (self._span + reg)))[None]
         on = self.adapt & learn & ~self.narrowband
         if not on.any():
             return
-        mu = np.maximum(MU_MIN, MU_MAX / (1.0 + np.maximum(self.age - BOOT, 0.0) / TAU))
+        mu = np.maximum(MU_MIN, self._mu_max / (1.0 + np.maximum(self.age - BOOT, 0.0) / self._tau))
         mu = (mu * on).astype(np.float32)
         # NLMS normalisation per bin by the input power over the span: the
         # K partitions' gradients add up, hence the 1/K.
