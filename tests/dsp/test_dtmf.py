@@ -300,3 +300,34 @@ def test_talk_off_no_worse_than_spandsp() -> None:
     ours = len(_starts(_detect(np.concatenate([speech, music]))))
     theirs = sum(len(dtmf_rx(ch)) for ch in np.concatenate([speech, music]))
     assert ours <= theirs
+
+
+def test_pre_screen_changes_no_result() -> None:
+    """The pre-screen only skips windows the full analysis rejects: with it disabled (every
+    channel analysed) the events are the same, for digits at the level/twist/frequency limits,
+    over speech, music and noise, and for silence."""
+    n = 3 * FS
+    rows = [
+        dtmf_sequence("159#", 45, 45, -29.5, lead_ms=30),
+        dtmf_sequence("26*D", 60, 45, -3.0, twist_db=3.9, lead_ms=10),
+        dtmf_sequence("37A0", 50, 50, -12.0, twist_db=-7.9, lead_ms=5),
+        np.concatenate([dtmf_tone("8", 400, -10.0, freq_error=0.02), np.zeros(400)]),
+        speech_like(3.0, 4, level_dbov=-12.0),
+        music_like(3.0, 2, level_dbov=-14.0),
+        white_noise(3.0, 3, level_dbov=-20.0),
+        np.zeros(n),
+    ]
+    x = np.zeros((len(rows), n))
+    for i, r in enumerate(rows):
+        x[i, : min(n, len(r))] = r[:n]
+    x[4, 8000:8480] += dtmf_tone("4", 480, -15.0)
+    screened = _detect(x)
+    det = DtmfDetector(x.shape[0])
+    det._screen_k = 1e30  # every window with any signal passes the screen
+    full: list[DtmfEvent] = []
+    for k in range(0, n, 160):
+        full += det.process(x[:, k : k + 160])
+    full += det.process(np.zeros((x.shape[0], 800)))
+    assert screened == full
+    assert _starts(screened, 0) == "159#" and _starts(screened, 1) == "26*D" and _starts(screened, 2) == "37A0"
+    assert _starts(screened, 3) == "8" and _starts(screened, 7) == ""
