@@ -314,6 +314,12 @@ class MediaConfig(Section):
     )
     rtp_port_min: int = setting(10000, apply=Apply.DAEMON, ge=1024, le=65534, doc="First RTP port.")
     rtp_port_max: int = setting(20000, apply=Apply.DAEMON, ge=1025, le=65535, doc="Last RTP port.")
+    processes: int = setting(
+        0, apply=Apply.DAEMON, ge=0, le=64,
+        doc="Media processes the spans are shared out over (each hosts its spans' clocks, "
+        "B-channels and RTP; one that dies is restarted and its calls cleared); "
+        "0 = auto: one per 4 spans, at most one per core.",
+    )
     realtime_priority: int = setting(
         10, apply=Apply.DAEMON, ge=0, le=99,
         doc="SCHED_FIFO priority of the core's media thread (needs root or LimitRTPRIO, "

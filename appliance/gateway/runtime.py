@@ -1,13 +1,18 @@
 """The gateway part of the core: calls between the PBX's spans and the SIP trunks.
 
 What runs where (the lead's decision, issue 9): the spans' B-channels and
-their clock live in the media process (`appliance.media.process`), so
+their clock live in media processes (`appliance.media.process`), so
 signalling cannot stall media.  This part therefore tells the core's
-`SpanManager` to leave the configured spans alone (`host_elsewhere`), starts
-the media process with them, and reaches their D-channels through the media
-control API: received frames arrive as `dframe` events, frames to send go out
-with `send_frame`, and alarms come as `span_event` (reported to the status
-board and CTI as `span.state`, as the SpanManager would).
+`SpanManager` to leave the configured spans alone (`host_elsewhere`), shares
+the spans out over `media.processes` media processes
+(`appliance.gateway.media.MediaPlane`), and reaches their D-channels through
+the media control API: received frames arrive as `dframe` events, frames to
+send go out with `send_frame`, and alarms come as `span_event` (reported to
+the status board and CTI as `span.state`, as the SpanManager would).  A media
+process that dies takes its spans' layer 1 with it: those spans go to alarm,
+their calls are cleared with cause 41 (temporary failure: BYE with
+Reason Q.850 toward SIP; toward the PBX the channels are restarted, Q.931 5.5,
+once the new process brings the D-channel back) and the process is restarted.
 
 Per span, Q.921 + Q.931 (`appliance.isdn.cc.dchannel.DChannel`) run here in the
 core's asyncio loop on `time.monotonic()`; the SIP side is
@@ -19,18 +24,15 @@ module does what it asks (`_do`).  The facts cross by
 `call.*` events with the facts unchanged (`Core.call_started` / `call_ended`
 and `core.bus.publish`).
 
-Limits: one media process (the `MediaPool` split is not used here yet); the
-RTP address offered in SDP is the SIP bind address (or, bound to 0.0.0.0, the
+Limits: the RTP address offered in SDP is the SIP bind address (or, bound to 0.0.0.0, the
 local address that routes to the first trunk).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
-import math
 import socket
 import time
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.gateway import bridge as B
 from appliance.gateway.isdnfacts import cause_of, facts_in, ies_out
+from appliance.gateway.media import MediaPlane, PortPool, finite, media_summary, mirror
 from appliance.gateway.routing import Router
 from appliance.interwork.facts import CauseFact
 from appliance.isdn.cc import events as E
@@ -46,7 +49,7 @@ from appliance.isdn.cc.dchannel import DChannel
 from appliance.isdn.cc.variants import VariantProfile, profile
 from appliance.isdn.q931 import Variant
 from appliance.logs import get_logger
-from appliance.media.control import MediaClient, MediaError, MediaProcess
+from appliance.media.control import MediaError
 from appliance.media.stream import Codec, StreamSpec
 from appliance.sip import events as sev
 from appliance.sip import sdp as sdpmod
@@ -114,8 +117,7 @@ class GatewayPart:
         self.calls: dict[str, CallCtx] = {}
         self.by_sip: dict[str, str] = {}
         self._ids = itertools.count(1)
-        self.media: MediaClient | None = None
-        self.proc: MediaProcess | None = None
+        self.media: MediaPlane | None = None
         self.sip: SipEndpoint | None = None
         self.router: Router | None = None
         self.rtp_host = "127.0.0.1"
@@ -124,8 +126,7 @@ class GatewayPart:
         self.answer_ms: list[float] = []
         self.media_open_ms: list[float] = []  # open_stream round trip to the media process
         m = core.boot.media
-        self._ports: collections.deque[int] = collections.deque(
-            range(m.rtp_port_min + m.rtp_port_min % 2, m.rtp_port_max - 1, 2))
+        self.ports = PortPool(self.rtp_host, m.rtp_port_min, m.rtp_port_max)
         core.shutdown.add(Phase.CALLS, "gateway calls", self.clear_calls)
         core.shutdown.add(Phase.SIGNALLING, "gateway signalling", self.stop)
         core.reload_hooks.append(self._reload)
@@ -138,25 +139,16 @@ class GatewayPart:
         if not cfg.spans:
             log.info("gateway: no spans configured; no calls to carry (SIP not started)")
             return
-        path = str(cfg.runtime.dir / "media.sock")
-        self.rtp_host = _rtp_host(str(cfg.sip.bind), cfg.sip.trunks)
-        self.proc = MediaProcess(path, [(p, {}) for p in self.params.values()],
-                                 port_min=cfg.media.rtp_port_min, port_max=cfg.media.rtp_port_max,
-                                 host=self.rtp_host)
-        await loop.run_in_executor(None, self.proc.start)
+        self.rtp_host = self.ports.host = _rtp_host(str(cfg.sip.bind), cfg.sip.trunks)
+        self.media = MediaPlane(cfg.runtime.dir, list(self.params.values()), cfg.media.processes,
+                                on_event=self._on_media_event, on_down=self._media_down,
+                                on_up=self._media_up, port_min=cfg.media.rtp_port_min,
+                                port_max=cfg.media.rtp_port_max, host=self.rtp_host)
+        await self.media.start()
         for c in cfg.spans:
-            span_log.info("span %s started (%s %s, %s side; hosted by the media process, pid %s)",
-                          c.name, c.driver, c.type, c.side, self.proc.pid,
+            span_log.info("span %s started (%s %s, %s side; hosted by media process pid %s)",
+                          c.name, c.driver, c.type, c.side, self.media.pid_of(c.name),
                           extra={"span": c.name})
-        for attempt in range(50):
-            # the socket path appears at bind(), a moment before listen()
-            try:
-                self.media = await MediaClient.connect(path, self._on_media_event)
-                break
-            except ConnectionRefusedError:
-                if attempt == 49:
-                    raise
-                await asyncio.sleep(0.05)
         settings = EndpointSettings.from_config(cfg.sip)
         self.sip = SipEndpoint(settings, loop, self._on_sip)
         addr = await loop.run_in_executor(None, self.sip.start)
@@ -170,9 +162,9 @@ class GatewayPart:
             sp = self.spans[c.name] = IsdnSpan(c, self.params[c.name], prof, dch)
             self._isdn_events(sp, dch.start(now))
         self.core.board.set_section("gateway", self.section)
-        log.info("gateway: media process pid %s (spans %s), SIP on %s:%d, RTP on %s",
-                 self.proc.pid, ", ".join(self.params) or "none", addr[0], addr[1],
-                 self.rtp_host)
+        log.info("gateway: media processes %s, SIP on %s:%d, RTP on %s",
+                 "; ".join(f"pid {s.pid}: {', '.join(s.names)}" for s in self.media.slots),
+                 addr[0], addr[1], self.rtp_host)
 
     async def clear_calls(self) -> None:
         """SIGTERM: clear every call toward both sides, wait briefly for them to end."""
@@ -188,8 +180,6 @@ class GatewayPart:
             await asyncio.get_running_loop().run_in_executor(None, self.sip.close)
         if self.media is not None:
             await self.media.shutdown()
-        if self.proc is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.proc.join, 2.0)
         for name in self.params:
             self.core.board.set_span(name, "stopped")
 
@@ -208,6 +198,7 @@ class GatewayPart:
             "calls": len(self.calls), "counters": dict(self.counters),
             "trunk_calls": dict(self.router.active) if self.router else {},
             "sip": dict(self.sip.counters) if self.sip else {},
+            "media": self.media.section() if self.media else [],
         }
 
     # -------------------------------------------------------------- span I/O
@@ -250,6 +241,21 @@ class GatewayPart:
             if sp.link_up:
                 with contextlib.suppress(Exception):
                     self._isdn_events(sp, sp.dch.l2_events(sp.dch.lapd.release(now), now))
+
+    def _media_down(self, spans: list[str], why: str) -> None:
+        """A media process died: its spans lost layer 1 and their calls lost their media."""
+        now = time.monotonic()
+        for name in spans:
+            self._span_event({"span": name, "layer1_up": False, "alarms": ["MEDIA"],
+                              "detail": why})
+            for ctx in [c for c in self.calls.values() if c.span == name]:
+                log.warning("call %s: %s; clearing it (cause 41)", ctx.bridge.call_id, why,
+                            extra={"call": ctx.bridge.call_id, "cause": 41})
+                self._actions(ctx, ctx.bridge.abort(41, now))
+
+    def _media_up(self, spans: list[str], pid: int | None) -> None:
+        for name in spans:
+            self.core.board.set_span(name, "starting", detail={"host": f"media process {pid}"})
 
     def _flush(self, sp: IsdnSpan) -> None:
         if self.media is not None:
@@ -493,7 +499,7 @@ class GatewayPart:
             # bound it (requests on the control socket are handled in order, so a modify
             # or close never overtakes the open); a port some other program holds is
             # skipped here, and a bind failure in the media process still clears the call.
-            port = self._free_port()
+            port = self.ports.take()
             if port is None:
                 self._feed(ctx, B.MediaFailed("no free RTP port in media.rtp_port_min..max"))
                 return
@@ -548,7 +554,7 @@ class GatewayPart:
                 log.info("call %s %s: %s", cid, a.kind.split(".")[1],
                          ", ".join(f"{k}={v}" for k, v in d.items()), extra={"call": cid})
             elif a.kind == "call.media":
-                log.info("call %s media: %s", cid, _media_summary(d.get("stats", {})),
+                log.info("call %s media: %s", cid, media_summary(d.get("stats", {})),
                          extra={"call": cid})
 
     # -------------------------------------------------------------- media
@@ -565,7 +571,7 @@ class GatewayPart:
         if remote is not None:
             kw = {"remote": (remote.address, remote.port), "codec": Codec(remote.codec),
                   "payload_type": remote.payload_type, "event_pt": remote.dtmf_payload_type,
-                  "direction": _mirror(remote.direction)}
+                  "direction": mirror(remote.direction)}
             if remote.ptime:
                 kw["ptime_ms"] = remote.ptime
         m = self.core.config.media
@@ -611,76 +617,12 @@ class GatewayPart:
         except MediaError as e:
             log.warning("call %s: media close: %s", ctx.bridge.call_id, e)
         self._release_port(ctx)
-        self._feed(ctx, B.MediaClosed(_finite(stats)))
-
-    def _free_port(self) -> int | None:
-        for _ in range(len(self._ports)):
-            p = self._ports.popleft()
-            if _bindable(self.rtp_host, p):
-                return p
-            self._ports.append(p)
-        return None
+        self._feed(ctx, B.MediaClosed(finite(stats)))
 
     def _release_port(self, ctx: CallCtx) -> None:
         if ctx.port is not None:
-            self._ports.append(ctx.port)
+            self.ports.give_back(ctx.port)
             ctx.port = None
-
-
-def _finite(v: Any) -> Any:
-    """JSON-safe statistics: NaN and infinities (no samples yet) become None."""
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _mirror(direction: str) -> Any:
-    from appliance.media.stream import Direction
-    return Direction({"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction))
-
-
-def _media_summary(stats: dict[str, Any]) -> str:
-    """One log line: packets, loss, levels, echo, latency."""
-    parts = []
-    c = stats.get("counters", {})
-    if c:
-        parts.append(f"rtp rx {c.get('rx_packets', 0)} tx {c.get('tx_packets', 0)}")
-    for key in ("level_dbm0", "levels"):
-        if key in stats:
-            parts.append(f"levels {stats[key]}")
-    e = stats.get("echo")
-    if e:
-        parts.append(f"echo ERL {e['erl_db']} dB ERLE {e['erle_db']} dB"
-                     f"{' converged' if e['converged'] else ''}")
-    lat = stats.get("latency_ms", {})
-    with contextlib.suppress(KeyError, TypeError):
-        parts.append(f"latency tdm->rtp p99 {lat['tdm_to_rtp']['total']['p99']:.1f} ms, "
-                     f"rtp->tdm p99 {lat['rtp_to_tdm']['total']['p99']:.1f} ms")
-    jb = stats.get("jitter_buffer")
-    if jb:
-        parts.append(f"jitter buffer {jb.get('depth_ms')} ms")
-    return "; ".join(parts) or "no statistics"
-
-
-def _bindable(host: str, port: int) -> bool:
-    """Both UDP ports of an RTP/RTCP pair are free on `host` right now."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = []
-    try:
-        for p in (port, port + 1):
-            s = socket.socket(fam, socket.SOCK_DGRAM)
-            socks.append(s)
-            s.bind((host, p))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _rtp_host(bind: str, trunks: Any) -> str:
