@@ -270,6 +270,45 @@ def _b(s: str | None) -> bytes | None:
     return None if s is None else s.encode("latin-1")
 
 
+def party_id(number: str | None = None, *, plan: int = PRI_UNKNOWN,
+             presentation: int = PRES_ALLOWED_USER_NUMBER_NOT_SCREENED, name: str | None = None,
+             name_presentation: int | None = None, char_set: int = 1) -> abi.PartyId:
+    """A `struct pri_party_id` (libpri.h): number with its plan (type of number << 4 |
+    numbering plan, e.g. PRI_NATIONAL_ISDN) and presentation (presentation | screening),
+    and a name with its own presentation (default: the number's); None leaves a part
+    not valid.  `char_set` 1 is ISO 8859-1 (PRI_CHAR_SET_ISO8859_1)."""
+    pid = abi.PartyId()
+    if number is not None:
+        pid.number.valid = 1
+        pid.number.plan = plan
+        pid.number.presentation = presentation
+        pid.number.str = number.encode("latin-1")
+    if name is not None:
+        pid.name.valid = 1
+        pid.name.presentation = presentation if name_presentation is None else name_presentation
+        pid.name.char_set = char_set
+        pid.name.str = name.encode("latin-1")
+    return pid
+
+
+def redirecting_parties(from_: abi.PartyId, *, reason: int = 0,
+                        orig_called: abi.PartyId | None = None, orig_reason: int = 0,
+                        count: int = 1, to: abi.PartyId | None = None) -> abi.PartyRedirecting:
+    """A `struct pri_party_redirecting` for `LibPri.setup(redirecting_parties=...)`:
+    who redirected (`from_`) and why (PRI_REDIR_*), whom the caller first dialled
+    (`orig_called`) and why that party redirected, and how many times (`count`)."""
+    r = abi.PartyRedirecting()
+    r.from_ = from_
+    if to is not None:
+        r.to = to
+    if orig_called is not None:
+        r.orig_called = orig_called
+    r.count = count
+    r.reason = reason
+    r.orig_reason = orig_reason
+    return r
+
+
 class LibPri:
     """One libpri D-channel (PRI, TEI 0) over a SOCK_SEQPACKET socketpair.
 
@@ -431,8 +470,15 @@ class LibPri:
               transmode: int = PRI_TRANS_CAP_SPEECH, userl1: int = PRI_LAYER_1_ULAW,
               redirecting: tuple[str, int, int, int] | None = None,
               useruser: str | None = None, keypad: str | None = None,
-              nonisdn: bool = False) -> None:
+              nonisdn: bool = False, caller_party: abi.PartyId | None = None,
+              redirecting_parties: abi.PartyRedirecting | None = None) -> None:
         """pri_sr_new / pri_sr_set_* / pri_setup / pri_sr_free in one call.
+
+        `caller_party` (pri_sr_set_caller_party, see `party_id`) replaces `caller`
+        and `callername` when given, and sets the name's presentation of its own;
+        `redirecting_parties` (pri_sr_set_redirecting_parties, see
+        `redirecting_parties`) replaces `redirecting`, adding the original called
+        number, its reason and the count.  libpri copies both structures.
 
         libpri keeps some of the strings by pointer until pri_setup (user-user
         for one), so every string passed is held in `keep` until then.
@@ -453,7 +499,11 @@ class LibPri:
                 LIB.pri_sr_set_caller(sr, s(caller or ""),
                                       None if callername is None else s(callername),
                                       callerplan, callerpres)
-            if redirecting is not None:
+            if caller_party is not None:
+                LIB.pri_sr_set_caller_party(sr, C.byref(caller_party))
+            if redirecting_parties is not None:
+                LIB.pri_sr_set_redirecting_parties(sr, C.byref(redirecting_parties))
+            elif redirecting is not None:
                 num, plan, pres, reason = redirecting
                 LIB.pri_sr_set_redirecting(sr, s(num), plan, pres, reason)
             if useruser is not None:

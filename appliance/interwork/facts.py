@@ -74,6 +74,11 @@ class Redirection:
     reason: int = RedirectionReason.UNKNOWN
     original_called: Party | None = None
     original_reason: int | None = None
+    count: int | None = None  # diversions so far (QSIG/ETSI diversionCounter, RFC 5806 counter)
+
+    def __post_init__(self) -> None:
+        if self.count is not None and not 1 <= self.count <= 15:
+            raise ValueError(f"diversion count {self.count} is outside 1..15 (ECMA-174)")
 
     def to_event(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -84,6 +89,8 @@ class Redirection:
             out["original_called"] = self.original_called.to_event()
         if self.original_reason is not None:
             out["original_reason"] = _name(RedirectionReason, self.original_reason)
+        if self.count is not None:
+            out["count"] = self.count
         return out
 
 

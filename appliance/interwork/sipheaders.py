@@ -227,8 +227,8 @@ def parse_identity(from_value: str, pai_values: list[str], privacy: str | None,
 def redirection_headers(redir: Redirection | None, called: Party | None,
                         policy: TrunkPolicy) -> list[tuple[str, str]]:
     """Diversion and/or History-Info headers for a redirected call toward SIP."""
-    if redir is None or policy.redirection == "none":
-        return []
+    if redir is None or policy.redirection == "none" or not redir.redirecting.digits:
+        return []  # (no redirecting number to name in a URI: ISDN said "not available")
     out: list[tuple[str, str]] = []
     if policy.redirection in ("diversion", "both"):
         out.extend(("Diversion", v) for v in _diversion_values(redir, policy))
@@ -239,24 +239,29 @@ def redirection_headers(redir: Redirection | None, called: Party | None,
 
 def _diversion_values(redir: Redirection, policy: TrunkPolicy) -> list[str]:
     # RFC 5806 s3: the most recent diversion first.
-    def one(p: Party, reason: int) -> str:
-        params = f";reason={_DIVERSION_REASON.get(reason, 'unknown')};counter=1"
+    # RFC 5806 s4: each entry's counter is the diversions it stands for; with a
+    # known total count the entries together carry it (the most recent the rest).
+    def one(p: Party, reason: int, counter: int) -> str:
+        params = f";reason={_DIVERSION_REASON.get(reason, 'unknown')};counter={counter}"
         if p.restricted:
             params += ";privacy=full"
         return f"<{_uri(uri_user(p, policy), policy)}>{params}"
 
-    values = [one(redir.redirecting, redir.reason)]
     orig = redir.original_called
-    if orig is not None and orig.digits != redir.redirecting.digits:
+    two = orig is not None and bool(orig.digits) and orig.digits != redir.redirecting.digits
+    total = redir.count or (2 if two else 1)
+    values = [one(redir.redirecting, redir.reason, max(1, total - 1) if two else total)]
+    if two:
+        assert orig is not None
         values.append(one(orig, redir.original_reason
-                          if redir.original_reason is not None else RedirectionReason.UNKNOWN))
+                          if redir.original_reason is not None else RedirectionReason.UNKNOWN, 1))
     return values
 
 
 def _history_info_value(redir: Redirection, called: Party | None, policy: TrunkPolicy) -> str:
     chain: list[tuple[Party, int | None]] = []
     orig = redir.original_called
-    if orig is not None and orig.digits != redir.redirecting.digits:
+    if orig is not None and orig.digits and orig.digits != redir.redirecting.digits:
         chain.append((orig, redir.original_reason if redir.original_reason is not None
                       else RedirectionReason.UNKNOWN))
     chain.append((redir.redirecting, redir.reason))
@@ -288,6 +293,7 @@ def parse_redirection(diversion: list[str], history_info: list[str],
     items = [i for v in diversion for i in split_list(v)]
     if items:
         parties: list[tuple[Party, int]] = []
+        count = 0
         for item in items:
             addr = _address(item)
             restricted = (addr.getParam("privacy") or "off").lower() in ("full", "uri")
@@ -296,10 +302,12 @@ def parse_redirection(diversion: list[str], history_info: list[str],
             reason = _REASON_BY_DIVERSION.get((addr.getParam("reason") or "unknown").lower(),
                                               RedirectionReason.UNKNOWN)
             parties.append((party, reason))
+            counter = (addr.getParam("counter") or "1").strip()
+            count += int(counter) if counter.isdigit() and int(counter) > 0 else 1
         last, reason = parties[0]
         first, first_reason = parties[-1]
         return Redirection(last, reason, first if len(parties) > 1 else None,
-                           first_reason if len(parties) > 1 else None)
+                           first_reason if len(parties) > 1 else None, min(count, 15))
     entries = [i for v in history_info for i in split_list(v)]
     if len(entries) < 2:
         return None
@@ -319,9 +327,10 @@ def parse_redirection(diversion: list[str], history_info: list[str],
             Presentation.RESTRICTED if hidden else Presentation.ALLOWED)), reason))
     last, reason = hops[-1]
     first, first_reason = hops[0]
+    # RFC 7044 s9: every retargeting adds an entry, so the hops are the count.
     if len(hops) == 1:
-        return Redirection(last, reason)
-    return Redirection(last, reason, first, first_reason)
+        return Redirection(last, reason, count=1)
+    return Redirection(last, reason, first, first_reason, min(len(hops), 15))
 
 
 # ---------------------------------------------------------------- user-user

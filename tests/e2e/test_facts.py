@@ -138,3 +138,187 @@ def test_sip_privacy_id_restricts_at_pbx(tmp_path: Path) -> None:
     ring = asyncio.run(sip_to_pbx(tmp_path, "Bob Jones", "+12125559876", "Privacy: id"))
     assert ring.callingpres & 0x60 == 0x20  # presentation restricted
     assert ring.callingname == ""  # no name toward the PBX for a restricted caller
+
+
+# ---------------------------------------------------------------- helpers for the other fact tests
+
+SDP = """v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15"""
+
+
+def sip_message(messages: str, start: str, nth: int = 0) -> str:
+    """The `nth` message of a sipp -trace_msg log whose start line begins with `start`
+    (for example "CANCEL sip:" or "SIP/2.0 200"), header block only."""
+    found = [m.start() for m in re.finditer(r"^" + re.escape(start), messages, re.M)]
+    assert len(found) > nth, f"no {start!r} #{nth} in the trace:\n{messages[-3000:]}"
+    return messages[found[nth]:].split("\n\n", 1)[0]
+
+
+def headers_of(block: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in block.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        out.setdefault(name.strip().lower(), []).append(value.strip())
+    return out
+
+
+def write_scenario(tmp: Path, name: str, body: str) -> str:
+    """A sipp scenario written for one test (headers sipp's CSV injection cannot carry)."""
+    d = tmp / "scenarios"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.xml"
+    path.write_text('<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+                    '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+                    f'<scenario name="{name}">\n{body}\n</scenario>\n')
+    return str(path)
+
+
+def _lines(headers: list[str]) -> str:
+    return "".join(f"      {h}\n" for h in headers)
+
+
+def uac_scenario(tmp: Path, headers: list[str], *, final: int = 200, bye: list[str] | None = None,
+                 from_header: str = 'From: "Bob Jones" <sip:+12125559876@[local_ip]>') -> str:
+    """INVITE with `headers`; then: `final` != 200 -> ACK it; 200 and `bye` None ->
+    wait for the gateway's BYE; 200 and `bye` a header list -> send BYE with them."""
+    tag = ";tag=[pid]SIPpTag00[call_number]"
+    invite = f"""  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}{tag}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+{_lines(headers)}      Max-Forwards: 70
+      CSeq: 1 INVITE
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {SDP}
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+"""
+    ack = f"""  <send><![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}{tag}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+"""
+    if final != 200:
+        body = invite + f'  <recv response="{final}"/>\n' + ack
+    elif bye is None:
+        body = invite + '  <recv response="200" rtd="true"/>\n' + ack + """  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+"""
+    else:
+        body = invite + '  <recv response="200" rtd="true"/>\n' + ack + f"""  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from_header}{tag}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+{_lines(bye)}      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200"/>
+"""
+    return write_scenario(tmp, "uac_test", body)
+
+
+def uas_scenario(tmp: Path, *, final: int = 200, final_headers: list[str] | None = None,
+                 ring: bool = True, end: str = "bye") -> str:
+    """Answer an INVITE: 180 (if `ring`), then `final` with `final_headers` (a failure
+    is ACKed); 200 then waits for a BYE (`end` "bye") ; `final` 0 waits for a CANCEL."""
+    to_tag = "[last_To:];tag=[pid]SIPpTag01[call_number]"
+    resp = """  <send><![CDATA[
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      {to}
+      [last_Call-ID:]
+      {cseq}
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+{extra}{body}
+    ]]></send>
+"""
+    texts = {180: "180 Ringing", 200: "200 OK", 404: "404 Not Found", 408: "408 Request Timeout",
+             480: "480 Temporarily Unavailable", 486: "486 Busy Here", 487: "487 Request Terminated",
+             484: "484 Address Incomplete", 503: "503 Service Unavailable", 603: "603 Decline",
+             403: "403 Forbidden", 500: "500 Server Internal Error"}
+    no_body = "      Content-Length: 0"
+    sdp_body = ("      Content-Type: application/sdp\n      Content-Length: [len]\n\n      "
+                + SDP)
+    body = """  <recv request="INVITE">
+    <action><ereg regexp="[0-9]+ INVITE" search_in="hdr" header="CSeq:" assign_to="invcseq"/></action>
+  </recv>
+"""
+    if ring:
+        body += resp.format(status=texts[180], to=to_tag, cseq="[last_CSeq:]", extra="",
+                            body=no_body)
+    if final == 0:
+        body += """  <recv request="CANCEL"/>
+""" + resp.format(status="200 OK", to="[last_To:]", cseq="[last_CSeq:]", extra="",
+                  body=no_body) + resp.format(status=texts[487], to=to_tag, cseq="CSeq: [$invcseq]",
+                                             extra="", body=no_body) + '  <recv request="ACK"/>\n'
+    elif final == 200:
+        body += resp.format(status=texts[200], to=to_tag, cseq="[last_CSeq:]",
+                            extra=_lines(final_headers or []), body=sdp_body)
+        body += '  <recv request="ACK"/>\n'
+        if end == "bye":
+            body += '  <recv request="BYE"/>\n' + resp.format(
+                status="200 OK", to="[last_To:]", cseq="[last_CSeq:]", extra="", body=no_body)
+    else:
+        body += resp.format(status=texts[final], to=to_tag, cseq="[last_CSeq:]",
+                            extra=_lines(final_headers or []), body=no_body)
+        body += '  <recv request="ACK"/>\n'
+    body += '  <Reference variables="invcseq"/>'
+    return write_scenario(tmp, "uas_test", body)
+
+
+class SwitchRig(Rig):
+    """The rig with another switch type on both sides (the gateway's span and libpri)."""
+
+    def __init__(self, tmp: Path, peer: tuple[str, int], switch: str = "qsig", **kw: Any) -> None:
+        from appliance.demo.libpri import LibPri, Node, Switch
+
+        from . import rig as rigmod
+
+        real = rigmod.config_text
+
+        def text(*a: Any, **k: Any) -> str:
+            return real(*a, **k).replace('switchtype = "ni2"', f'switchtype = "{switch}"')
+
+        rigmod.config_text = text  # type: ignore[assignment]
+        try:
+            super().__init__(tmp, peer, **kw)
+        finally:
+            rigmod.config_text = real  # type: ignore[assignment]
+        self.pbx.pri.close()
+        self.pbx.pri = LibPri(Node.NETWORK, Switch[switch.upper()])
+        self.pbx.pri.set_timer("T200", 200)

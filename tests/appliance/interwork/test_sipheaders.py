@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -114,7 +115,20 @@ def test_rfc5806_diversion_both_ways() -> None:
         ("Diversion", "<sip:+13035551000@gw.example;user=phone>;reason=user-busy;counter=1"),
         ("Diversion", "<sip:+13035552000@gw.example;user=phone>;reason=no-answer;counter=1"),
     ]
-    assert parse_redirection([v for _, v in headers], [], POLICY) == redir
+    # two entries of one diversion each: the count is 2 (RFC 5806 s4 counter)
+    assert parse_redirection([v for _, v in headers], [], POLICY) == replace(redir, count=2)
+
+
+def test_diversion_counter_carries_the_count() -> None:
+    redir = Redirection(Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_BUSY,
+                        Party("3035552000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_NO_REPLY,
+                        count=4)
+    values = [v for _, v in redirection_headers(redir, None, POLICY)]
+    assert values == ["<sip:+13035551000@gw.example;user=phone>;reason=user-busy;counter=3",
+                      "<sip:+13035552000@gw.example;user=phone>;reason=no-answer;counter=1"]
+    assert parse_redirection(values, [], POLICY) == redir
+    one = parse_redirection(["<sip:2001@x>;reason=unconditional;counter=99"], [], POLICY)
+    assert one is not None and one.count == 15  # ECMA-174 diversionCounter is 1..15
 
 
 def test_diversion_privacy_for_restricted_redirecting_number() -> None:
@@ -122,7 +136,7 @@ def test_diversion_privacy_for_restricted_redirecting_number() -> None:
                         RedirectionReason.CALL_FORWARDING_UNCONDITIONAL)
     (_, value), = redirection_headers(redir, None, POLICY)
     assert value == "<sip:2001@gw.example>;reason=unconditional;counter=1;privacy=full"
-    assert parse_redirection([value], [], POLICY) == redir
+    assert parse_redirection([value], [], POLICY) == replace(redir, count=1)
 
 
 def test_rfc7044_history_info_with_rfc4458_causes() -> None:
@@ -136,14 +150,15 @@ def test_rfc7044_history_info_with_rfc4458_causes() -> None:
         "<sip:+13035551000@gw.example;user=phone;cause=302>;index=1.1;mp=1,"
         "<sip:+13035553000@gw.example;user=phone;cause=486>;index=1.1.1;mp=1.1"
     )
-    assert parse_redirection([], [value], policy) == redir
+    assert parse_redirection([], [value], policy) == replace(redir, count=2)
 
 
 def test_history_info_from_a_peer_single_hop() -> None:
     value = ("<sip:+13035551000@sbc.example>;index=1,"
              "<sip:+13035553000@sbc.example;cause=408>;index=1.1;mp=1")
     assert parse_redirection([], [value], POLICY) == Redirection(
-        Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_NO_REPLY)
+        Party("3035551000", TypeOfNumber.NATIONAL), RedirectionReason.CALL_FORWARDING_NO_REPLY,
+        count=1)
 
 
 def test_redirection_not_trusted_or_not_sent() -> None:
