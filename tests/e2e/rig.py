@@ -9,6 +9,8 @@ gateway part, and starts `appliance.demo.pbx.SimulatedPbx` on the span's far end
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,37 @@ from tests.peers.sipp.runner import free_udp_port
 from .wire import Tap
 
 PART = "appliance.gateway.runtime:GatewayPart"
+
+
+class SipWire(logging.Handler):
+    """Every SIP datagram the gateway sent or received (sippy's message log, which the
+    endpoint writes to `tdmgw.sip.wire` at DEBUG), for byte checks on the gateway side."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            self.lines.append(record.getMessage())
+
+    def _pick(self, prefix: str, start: str) -> list[str]:
+        with self._lock:
+            out = []
+            for t in self.lines:
+                if t.startswith(prefix):
+                    body = t.split(":\n", 1)[1] if ":\n" in t else t
+                    if body.startswith(start):
+                        out.append(body)
+            return out
+
+    def sent(self, start: str) -> list[str]:
+        """Messages the gateway sent whose first line starts with `start`."""
+        return self._pick("SENDING", start)
+
+    def received(self, start: str) -> list[str]:
+        return self._pick("RECEIVED", start)
 
 
 def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
@@ -113,6 +146,10 @@ class Rig:
         await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
         assert self.core.part_states[PART] == "running", self.core.part_states
         await self.pbx.start()
+        self.wire = SipWire()
+        wl = logging.getLogger("tdmgw.sip.wire")
+        wl.addHandler(self.wire)
+        wl.setLevel(logging.DEBUG)
         # up, and the restarts of the idle channels a link start brings (NI-2) are done
         await wait_for(lambda: self.pbx.up and all(
             s.link_up and s.dch.ctl.pool.all_idle() and not s.dch.ctl.pool.restarting()
@@ -120,6 +157,7 @@ class Rig:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        logging.getLogger("tdmgw.sip.wire").removeHandler(self.wire)
         self.core.stop()
         if self.task is not None:
             await asyncio.wait_for(self.task, 15)

@@ -25,6 +25,27 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def free_media_port(host: str = "127.0.0.1", tries: int = 64) -> int:
+    """An even port p with p..p+3 free: sipp's -mp (audio echo at p and RTCP at p+1, video
+    echo at p+2, p+3).  Without one every sipp binds 6000, so two sipps running at once
+    (pytest -n 2) take each other's RTP."""
+    for _ in range(tries):
+        base = free_udp_port(host) & ~1
+        socks = []
+        try:
+            for q in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((host, q))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise OSError("no block of 4 free UDP ports for sipp's media")
+
+
 @dataclass
 class SippResult:
     rc: int
@@ -66,6 +87,9 @@ class Sipp:
         for k, v in (keys or {}).items():
             args += ["-key", k, v]
         args += extra or []
+        if "-mp" not in args:
+            self.media_port = free_media_port()
+            args += ["-mp", str(self.media_port)]
         if remote is not None:
             args.append(f"{remote[0]}:{remote[1]}")
         self.args = args
