@@ -9,7 +9,8 @@ wire, not from either side's own bookkeeping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from appliance.isdn.q921_frames import FrameType, Side, decode
@@ -24,6 +25,7 @@ Dir = Literal["to_pbx", "from_pbx"]
 class Seen:
     dir: Dir
     msg: Message
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def name(self) -> str:
