@@ -6,14 +6,20 @@ s3.2.2, RFC 7616 s3.4) for a trunk's inbound user; anything else is refused
 with 403 (no trunk takes digest) or a 401 challenge.  Every refusal is logged
 with its source, through a rate limiter so a scanner cannot flood the journal.
 
-How: nonces are stateless, `hex(time) ":" HMAC-SHA256(secret, time ":" realm)`,
-so a restart or a second worker needs no shared table; a nonce older than
-`nonce_lifetime_s` is answered with `stale=true` (RFC 7616 s3.3).  Digest
-responses are checked with hashlib and `hmac.compare_digest`; MD5 and SHA-256,
-qop "auth" or none.  Time is injected (`now`).
+How: nonces are `hex(time) ":" HMAC-SHA256(secret, time ":" realm)`, checked
+without a table of issued nonces; a nonce older than `nonce_lifetime_s` is
+answered with `stale=true` (RFC 7616 s3.3).  Replays are refused (RFC 7616
+s3.3, s5.12): for each nonce that carried valid credentials the highest
+nonce count (nc) accepted is remembered, and credentials whose nc is not
+above it get a 401 with a fresh challenge; without qop there is no nc, so such
+a nonce is good for one request.  The memory is bounded: entries go when their
+nonce is stale, and only valid credentials create them.  The secret is new at
+each start, so nonces issued before a restart are not accepted after it.
+Digest responses are checked with hashlib and `hmac.compare_digest`; MD5 and
+SHA-256, qop "auth" or none.  Time is injected (`now`).
 
-Limits: no nonce-count replay window (nc values are not remembered); qop
-auth-int is refused.
+Limits: qop auth-int is refused; a second worker process would need the nc
+table shared (there is one SIP endpoint per gateway).
 """
 
 from __future__ import annotations
@@ -119,6 +125,8 @@ class Gatekeeper:
     realm: str = "tdmgw"
     nonce_lifetime_s: float = 300.0
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    max_nonces: int = 65536
+    _nc: dict[str, tuple[float, int]] = field(default_factory=dict)  # nonce -> (issued, nc)
 
     def by_source(self, host: str) -> str | None:
         try:
@@ -173,7 +181,8 @@ class Gatekeeper:
         if p.get("realm") != self.realm:
             return Verdict(None, 401, "Unauthorized", self.challenge(now),
                            why=f"realm {p.get('realm')!r} is not ours")
-        state = self._nonce_state(p.get("nonce", ""), now)
+        nonce = p.get("nonce", "")
+        state = self._nonce_state(nonce, now)
         if state == "forged":
             return Verdict(None, 401, "Unauthorized", self.challenge(now),
                            why=f"nonce not issued here (user {user!r})")
@@ -193,7 +202,40 @@ class Gatekeeper:
         if state == "stale":
             return Verdict(None, 401, "Unauthorized", self.challenge(now, stale=True),
                            why="stale nonce")
+        if not self._count(nonce, qop, p.get("nc", ""), now):
+            return Verdict(None, 401, "Unauthorized", self.challenge(now),
+                           why=f"replayed credentials (nonce count {p.get('nc', '-')!r} "
+                               f"already used, user {user!r})")
         return Verdict(peer.trunk)
+
+    def _count(self, nonce: str, qop: str | None, nc_text: str, now: float) -> bool:
+        """Remember this use of `nonce`; False when it is a replay (RFC 7616 s3.3)."""
+        if qop is None:
+            nc = 1  # no nonce count: the nonce is good once
+        else:
+            try:
+                nc = int(nc_text, 16)
+            except ValueError:
+                return False
+            if not 0 < nc <= 0xFFFFFFFF or len(nc_text) != 8:
+                return False  # RFC 7616 s3.4: exactly 8 hex digits, counting from 1
+        seen = self._nc.get(nonce)
+        if seen is not None and nc <= seen[1]:
+            return False
+        issued = int(nonce.partition(":")[0], 16) / 1000.0
+        self._nc[nonce] = (issued, nc)
+        if len(self._nc) > self.max_nonces // 2:
+            self._forget(now)
+        return True
+
+    def _forget(self, now: float) -> None:
+        """Drop the counts of stale nonces; if still too many, the oldest half."""
+        old = now - self.nonce_lifetime_s
+        for k in [k for k, (t, _) in self._nc.items() if t < old]:
+            del self._nc[k]
+        if len(self._nc) > self.max_nonces:
+            for k in sorted(self._nc, key=lambda k: self._nc[k][0])[: len(self._nc) // 2]:
+                del self._nc[k]
 
 
 @dataclass

@@ -83,3 +83,62 @@ def test_rate_limited_log_counts_what_it_drops() -> None:
     assert rl.allow("1.2.3.4", 3.0) == (False, 0)
     assert rl.allow("5.6.7.8", 3.0) == (True, 0)
     assert rl.allow("1.2.3.4", 61.0) == (True, 2)
+
+
+def _answer(gate: Gatekeeper, now: float, password: str = "secret") -> tuple[object, str]:
+    ch = SipWWWAuthenticate(gate.check("203.0.113.9", "INVITE", None, now).challenge)
+    ch.parse()
+    _, qop = ch.supportedAlgorithm()
+    return ch, str(ch.genAuthHF("alice", password, "INVITE", "sip:1000@gw", None, qop))
+
+
+def test_replayed_credentials_are_refused_rfc7616_s3_3() -> None:
+    """The same Authorization (same nonce, same nc) twice: the second is a replay, refused
+    with a fresh challenge, inside the nonce's lifetime."""
+    gate = Gatekeeper(PEERS)
+    _, auth = _answer(gate, 100.0)
+    assert gate.check("203.0.113.9", "INVITE", auth, 101.0).trunk == "pbx2"
+    again = gate.check("203.0.113.9", "INVITE", auth, 102.0)
+    assert again.status == 401 and again.trunk is None and "replayed" in again.why
+    assert again.challenge is not None and "stale" not in again.challenge
+
+
+def test_nonce_count_must_increase() -> None:
+    """nc 00000001, then 00000003 (a higher count is fine, RFC 7616 s3.4), then 00000002
+    (lower: a replay) and 00000003 again (equal: a replay)."""
+    gate = Gatekeeper(PEERS, realm="tdmgw")
+    nonce = gate.nonce(100.0)
+
+    def creds(nc: str) -> str:
+        r = digest_response("MD5", "alice", "tdmgw", "secret", "INVITE", "sip:1000@gw", nonce,
+                            "auth", nc, "c0ffee")
+        return (f'Digest username="alice", realm="tdmgw", nonce="{nonce}", uri="sip:1000@gw", '
+                f'response="{r}", qop=auth, nc={nc}, cnonce="c0ffee", algorithm=MD5')
+    assert gate.check("203.0.113.9", "INVITE", creds("00000001"), 101.0).accepted
+    assert gate.check("203.0.113.9", "INVITE", creds("00000003"), 102.0).accepted
+    assert gate.check("203.0.113.9", "INVITE", creds("00000002"), 103.0).status == 401
+    assert gate.check("203.0.113.9", "INVITE", creds("00000003"), 104.0).status == 401
+    assert not gate.check("203.0.113.9", "INVITE", creds("1"), 104.0).accepted  # not 8 digits
+
+
+def test_without_qop_a_nonce_is_good_once() -> None:
+    gate = Gatekeeper(PEERS, realm="tdmgw")
+    nonce = gate.nonce(100.0)
+    r = digest_response("MD5", "alice", "tdmgw", "secret", "INVITE", "sip:1000@gw", nonce)
+    creds = (f'Digest username="alice", realm="tdmgw", nonce="{nonce}", uri="sip:1000@gw", '
+             f'response="{r}", algorithm=MD5')
+    assert gate.check("203.0.113.9", "INVITE", creds, 101.0).accepted
+    assert gate.check("203.0.113.9", "INVITE", creds, 102.0).status == 401
+
+
+def test_nonce_count_memory_is_bounded() -> None:
+    gate = Gatekeeper(PEERS, max_nonces=64)
+    for i in range(300):
+        _, auth = _answer(gate, 100.0 + i)
+        assert gate.check("203.0.113.9", "INVITE", auth, 100.0 + i).accepted
+    assert len(gate._nc) <= 64
+
+
+def test_a_restarted_gatekeeper_does_not_take_old_nonces() -> None:
+    _, auth = _answer(Gatekeeper(PEERS), 100.0)
+    assert Gatekeeper(PEERS).check("203.0.113.9", "INVITE", auth, 101.0).status == 401
