@@ -84,7 +84,7 @@ class MediaSlot:
     path: str
     proc: MediaProcess | None = None
     client: MediaClient | None = None
-    state: str = "stopped"  # starting, up, down, stopped
+    state: str = "stopped"  # starting, up, down, stopping, stopped
     pid: int | None = None
     starts: int = 0
     deaths: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=8))
@@ -153,6 +153,8 @@ class MediaPlane:
         for t in list(self._tasks):
             t.cancel()
         loop = asyncio.get_running_loop()
+        for s in self.slots:
+            s.state = "stopping"
         for s in self.slots:
             if s.proc is not None:
                 with contextlib.suppress(ValueError, OSError):
@@ -268,7 +270,7 @@ class MediaPlane:
 
     async def send_frame(self, span: str, frame: bytes) -> None:
         slot = self.by_span.get(span)
-        if slot is not None and slot.state != "up":
+        if slot is not None and (slot.state != "up" or slot.client is None):
             slot.dropped_frames += 1  # layer 1 is down with the process: LAPD recovers
             return
         await self._client(slot, f"span {span}").send_frame(span, frame)

@@ -47,6 +47,7 @@ from appliance.isdn.cc import events as E
 from appliance.isdn.cc.channels import Hunting
 from appliance.isdn.cc.dchannel import DChannel
 from appliance.isdn.cc.variants import VariantProfile, profile
+from appliance.isdn.q921 import Lapd
 from appliance.isdn.q931 import Variant
 from appliance.logs import get_logger
 from appliance.media.control import MediaError
@@ -246,16 +247,30 @@ class GatewayPart:
         """A media process died: its spans lost layer 1 and their calls lost their media."""
         now = time.monotonic()
         for name in spans:
+            sp = self.spans.get(name)
+            if sp is not None:
+                # Layer 1 went with the process, so layer 2 is gone now: a fresh LAPD entity
+                # (no DISC to wait T200 x N200 for) and DL-RELEASE to call control, which
+                # clears calls being set up and keeps active ones under T309 (Q.931 5.8.8)
+                sp.dch.lapd = Lapd(sp.dch.lapd.side, now, sp.dch.lapd.config)
+                down = sp.dch.run(sp.dch.ctl.l2_down(now), now)
+                self._isdn_events(sp, [E.DataLinkDown(why), *down])
             self._span_event({"span": name, "layer1_up": False, "alarms": ["MEDIA"],
                               "detail": why})
             for ctx in [c for c in self.calls.values() if c.span == name]:
+                # their audio is gone: BYE toward SIP; toward the PBX, cleared while the
+                # link is down, so call control restarts the channel once it is back
                 log.warning("call %s: %s; clearing it (cause 41)", ctx.bridge.call_id, why,
                             extra={"call": ctx.bridge.call_id, "cause": 41})
                 self._actions(ctx, ctx.bridge.abort(41, now))
 
     def _media_up(self, spans: list[str], pid: int | None) -> None:
+        now = time.monotonic()
         for name in spans:
             self.core.board.set_span(name, "starting", detail={"host": f"media process {pid}"})
+            sp = self.spans.get(name)
+            if sp is not None:
+                self._isdn_events(sp, sp.dch.start(now))
 
     def _flush(self, sp: IsdnSpan) -> None:
         if self.media is not None:
@@ -334,6 +349,12 @@ class GatewayPart:
         elif isinstance(ev, E.Disconnected):
             cause = cause_of(ev.message, ev.cause) or CauseFact(ev.cause)
             b = B.IsdnDisconnected(cause, ev.inband)
+        elif isinstance(ev, E.FacilityReceived):
+            # facts sent after the SETUP (NI-2 "name information follows": the calling
+            # name in a FACILITY) reach CTI as they come; the INVITE is already out
+            late = facts_in(ev.message).to_event()
+            if late:
+                self.core.bus.publish("call.facts", call=ctx.bridge.call_id, facts=late)
         elif isinstance(ev, E.Released):
             sp.calls.pop(ev.call_id, None)
             ctx.isdn_id = None
