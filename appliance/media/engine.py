@@ -1,30 +1,32 @@
 """The per-span media engine: every call of a span processed once per span block.
 
-Each span block (`tick(rx, now, write)`), for all channels at once:
+Each span block (`tick(rx, now, write)`, or `tick_rtp` then `tick_pbx` for a
+caller that sends in between), for all channels at once:
 
-1. toward the PBX: the jitter buffer's next samples (`jitter`), comfort noise
-   where the far end sent a SID (`cn`), concealment of what was lost
-   (`plc`, G.711 Appendix I), RFC 4733 events from SIP played in-band
-   (`dsp.dtmf.DtmfGenerator`), local tones (ringback); encoded in the span's
-   law and handed to the span at once (`write`), before any other work, so
-   that the DSP below adds nothing to this direction;
-2. from the PBX: decode into the packetiser ring, beside the Rin just
-   written (the same instants on the line); the echo canceller (`dsp.echo`,
-   Rin = what was written toward the PBX, Sin = what came back) runs once
-   per packet interval, over every channel at once, on the samples of the
-   packets that complete at this block: a packet needs its ptime of Sin
-   anyway, so cancelling then adds nothing to TDM->RTP, and Rin toward the
-   PBX never waits for the canceller (it only reads Rin).  The channels are
-   dealt into `phases` groups (row % phases, one canceller each), and a
-   group's packets complete `block` samples after the previous group's: so
-   each block cancels and sends about 1/phases of the calls (even load,
-   short blocks) instead of all of them every fourth block.  A canceller
-   runs at 20 ms steps for 20 ms calls (it pays a transform pair per call
-   and step, so 20 ms steps cost about two thirds of 5 ms ones per
-   channel-second).  In-band DTMF is detected after the canceller
-   (`dsp.dtmf.DtmfDetector`, 20 ms at a time once every phase has it) and
-   sent as RFC 4733 events, the tone muted toward SIP while it lasts when
-   configured;
+1. from the PBX (`tick_rtp`): decode into the packetiser ring, beside the
+   Rin written toward the PBX one block earlier (it went on the line during
+   this block, and its echo comes back a block later at the earliest); the
+   echo canceller (`dsp.echo`, Rin = what was written toward the PBX, Sin =
+   what came back) runs once per packet interval, over every channel at
+   once, on the samples of the packets that complete at this block: a
+   packet needs its ptime of Sin anyway, so cancelling then adds nothing to
+   TDM->RTP, and Rin toward the PBX never waits for the canceller (it only
+   reads Rin).  The channels are dealt into `phases` groups (row % phases,
+   one canceller each), and a group's packets complete `block` samples
+   after the previous group's: so each block cancels and sends about
+   1/phases of the calls (even load, short blocks) instead of all of them
+   every fourth block.  A canceller runs at 20 ms steps for 20 ms calls (it
+   pays a transform pair per call and step, so 20 ms steps cost about two
+   thirds of 5 ms ones per channel-second);
+2. toward the PBX (`tick_pbx`, after the packets of step 3 have left): the
+   jitter buffer's next samples (`jitter`), comfort noise where the far end
+   sent a SID (`cn`), concealment of what was lost (`plc`, G.711 Appendix
+   I), RFC 4733 events from SIP played in-band (`dsp.dtmf.DtmfGenerator`),
+   local tones (ringback); encoded in the span's law and handed to the span
+   (`write`).  In-band DTMF is detected after the canceller
+   (`after_send`, `dsp.dtmf.DtmfDetector`, 20 ms at a time once every phase
+   has it) and sent as RFC 4733 events, the tone muted toward SIP while it
+   lasts when configured;
 3. packetisation: every call whose packet is complete at this block
    (ptime boundaries on the span's sample count, shifted by the row's
    phase: `phase * block` samples) gets its RTP packet, encoded straight into the call's
@@ -139,6 +141,7 @@ class SpanEngine:
         self.events: list[Event] = []
         self.ticks = 0
         self.tick_ms = 0.0
+        self._t0 = 0.0
         self.cpu_echo = 0.0  # CPU seconds in the echo canceller and the DTMF detector
         self.cpu_dtmf = 0.0
 
@@ -303,6 +306,67 @@ class SpanEngine:
             except cnmod.CnError:
                 c.dropped_malformed += 1
 
+    def receive_batch(self, pkts: list[tuple[Stream, bytes, Addr, float]]) -> None:
+        """The datagrams of one drain: `receive_rtp()` for each, the common case in bulk.
+
+        Common case: from the latched address, no SRTP, the audio payload type of the
+        known source, no CSRC/extension/padding, a receiving direction, a packet the
+        jitter buffer takes as it is (`JitterBuffer.reserve`).  Its per-packet Python
+        is the RFC 3550 A.1/A.8 state; the G.711 decoding and the ring writes are
+        done for all such packets of the drain at once.  Anything else takes
+        `receive_rtp()` (which applies every rule): the results are the same.
+        """
+        jb = self.jb
+        pend: dict[tuple[int, Codec], list[tuple[int, int, bytes]]] = {}
+        seen: set[int] = set()
+        t_tick, samples, bmax = self.t_tick, self.samples, float(self.block - 1)
+        t_now = self.t_now
+        for st, data, addr, arrival in pkts:
+            ch = st.row
+            if ch in seen:  # a second packet of one stream in a drain: the first goes in first
+                self._flush(pend)
+                seen.clear()
+            if st.srtp is not None or st.latched != addr or len(data) < 13 or not st.rx_on:
+                self.receive_rtp(st, data, addr, arrival)
+                continue
+            b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
+            s = st.spec
+            if b0 != 0x80 or (b1 & 0x7F) != s.payload_type or ssrc != st.remote_ssrc:
+                self.receive_rtp(st, data, addr, arrival)
+                continue
+            elapsed = min(max((arrival - t_tick) * 8000.0, 0.0), bmax)
+            n = len(data) - 12
+            pos = jb.reserve(ch, ts, n, bool(b1 & 0x80), elapsed)
+            if pos < 0:
+                self.receive_rtp(st, data, addr, arrival)
+                continue
+            c = st.counters
+            c.rx_packets += 1
+            st.last_rx = arrival
+            src = st.source
+            assert src is not None
+            src.seq.update(seq)
+            src.on_packet(ts, samples + int(elapsed))
+            st.cn_active = False
+            seen.add(ch)
+            pend.setdefault((n, s.codec), []).append((ch, pos, data))
+            if not seq & 3:
+                st.latency.rtp_socket.add((t_now - arrival) * 1000.0)
+                st.latency.rtp_jitter.add(jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
+                q = self._pending_lat.setdefault(ch, deque(maxlen=8))
+                q.append((jb.extend(ch, ts), arrival))
+        if pend:
+            self._flush(pend)
+
+    def _flush(self, pend: dict[tuple[int, Codec], list[tuple[int, int, bytes]]]) -> None:
+        for (n, codec), items in pend.items():
+            buf = np.frombuffer(b"".join([d for _, _, d in items]), dtype=np.uint8).reshape(len(items), n + 12)
+            lin = (_ULAW if codec is Codec.PCMU else _ALAW).take(buf[:, 12:])
+            chs = np.fromiter((i[0] for i in items), dtype=np.intp, count=len(items))
+            pos = np.fromiter((i[1] for i in items), dtype=np.int64, count=len(items))
+            self.jb.write_many(chs, pos, lin)
+        pend.clear()
+
     def _event_in(self, st: Stream, ev: EventBegan | EventEnded) -> None:
         ch = st.row
         digit = event_to_digit(ev.event)
@@ -350,11 +414,61 @@ class SpanEngine:
     # ------------------------------------------------------------ the block
 
     def tick(self, rx: U8, now: float, write: Callable[[U8], None]) -> list[tuple[Stream, bytes]]:
-        """Process one span block; `write` gets the block toward the PBX; returns packets to send."""
+        """Process one span block; `write` gets the block toward the PBX; returns packets to send.
+
+        The same as `tick_rtp()` then `tick_pbx()`: a caller with sockets sends the packets
+        between the two (and reads its sockets there), so that they leave first.
+        """
+        out = self.tick_rtp(rx, now)
+        self.tick_pbx(rx.shape[1], write)
+        return out
+
+    def tick_rtp(self, rx: U8, now: float) -> list[tuple[Stream, bytes]]:
+        """The block from the PBX: into the packetiser ring, the canceller where packets
+        complete, and the packets this block completes (to be sent at once)."""
         n = rx.shape[1]
-        t0 = self.clock()
-        self.t_tick = now
-        # 1. toward the PBX
+        self._t0 = self.clock()
+        self.ticks += 1
+        # from the PBX: into the ring beside Rin (written one block earlier, see tick_pbx);
+        # the canceller runs where packets complete
+        s0 = self.samples
+        pos = s0 % ACC
+        self.acc[:, pos : pos + n] = self._decode(rx)
+        if self._transparent.any():
+            self.acc_codes[:, pos : pos + n] = rx
+        self.samples = s1 = s0 + n
+        # the packets this block completes: (group, end sample), and how far each phase
+        # group's canceller must go for them (a group without calls goes with the span)
+        due: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream], int]] = []
+        ends = self._ph_ends
+        for k in range(len(ends)):
+            ends[k] = -1
+        for p, codec, k, rows, sts in self._groups:
+            o = (k * self.block) % p
+            for j in range((s0 - o) // p, (s1 - o) // p):
+                e = (j + 1) * p + o
+                due.append((p, codec, rows, sts, e))
+                ends[k] = max(ends[k], e)
+        for k in range(len(ends)):
+            if ends[k] >= 0:
+                self._cancel(k, ends[k])
+            elif not self._ph_busy[k]:
+                self.ec_done[k] = s1  # no call in the group: nothing to cancel
+            elif s1 - self.ec_done[k] >= 160:  # 30 ms calls: in 20 ms steps between packets
+                self._cancel(k, self.ec_done[k] + 160)
+        # packetise
+        out: list[tuple[Stream, bytes]] = []
+        for p, codec, rows, sts, e in due:
+            self._packets(p, codec, rows, sts, e - p, out, now, s1 - e)
+        return out
+
+    def tick_pbx(self, n: int, write: Callable[[U8], None]) -> None:
+        """The block toward the PBX (after `tick_rtp()` of the same block): the jitter buffer's
+        next samples, comfort noise, concealment, in-band digits and local tones, encoded and
+        handed to `write`.  This Rin goes on the line during the next block, so it is kept
+        beside the next block's Sin for the canceller (the echo of a block comes back one
+        block later at the earliest)."""
+        self.t_tick = self.clock()  # the read: datagrams' `elapsed` counts from here
         audio, missing = self.jb.read(n)
         cur0 = self.jb.cursor - n
         lossy = missing.any(axis=1)
@@ -385,41 +499,9 @@ class SpanEngine:
         self.t_write = self.clock()
         if self._pending_lat:
             self._rtp_latency(cur0, n)
-        # 2. from the PBX: into the ring beside Rin; the canceller runs where packets complete
-        s0 = self.samples
-        pos = s0 % ACC
-        self.acc[:, pos : pos + n] = self._decode(rx)
+        pos = self.samples % ACC
         self.acc_rin[:, pos : pos + n] = rin
-        if self._transparent.any():
-            self.acc_codes[:, pos : pos + n] = rx
-        self.samples = s1 = s0 + n
-        # the packets this block completes: (group, end sample), and how far each phase
-        # group's canceller must go for them (a group without calls goes with the span)
-        due: list[tuple[int, Codec, npt.NDArray[np.intp], list[Stream], int]] = []
-        ends = self._ph_ends
-        for k in range(len(ends)):
-            ends[k] = -1
-        for p, codec, k, rows, sts in self._groups:
-            o = (k * self.block) % p
-            for j in range((s0 - o) // p, (s1 - o) // p):
-                e = (j + 1) * p + o
-                due.append((p, codec, rows, sts, e))
-                ends[k] = max(ends[k], e)
-        for k in range(len(ends)):
-            if ends[k] >= 0:
-                self._cancel(k, ends[k])
-            elif not self._ph_busy[k]:
-                self.ec_done[k] = s1  # no call in the group: nothing to cancel
-            elif s1 - self.ec_done[k] >= 160:  # 30 ms calls: in 20 ms steps between packets
-                self._cancel(k, self.ec_done[k] + 160)
-        # 3. packetise
-        out: list[tuple[Stream, bytes]] = []
-        for p, codec, rows, sts, e in due:
-            self._packets(p, codec, rows, sts, e - p, out, now, s1 - e)
-        dt = self.clock() - t0
-        self.ticks += 1
-        self.tick_ms = dt * 1000.0
-        return out
+        self.tick_ms = (self.clock() - self._t0) * 1000.0
 
     def _cancel(self, k: int, upto: int) -> None:
         """Phase group `k`'s canceller over the ring's samples [ec_done[k], upto), in steps of at
@@ -488,7 +570,7 @@ class SpanEngine:
             if codec.law != self.law:
                 raw = g711.ulaw_to_alaw(raw) if self.law == "mulaw" else g711.alaw_to_ulaw(raw)
             codes[tr] = raw
-        dsp_ms = (self.clock() - self.t_tick) * 1000.0
+        dsp_ms = (self.clock() - now) * 1000.0
         # the first sample of these packets entered the span `p + late` samples before now
         first_in = now - (p + late) / 8000.0
         for i, st in enumerate(sts):
@@ -520,7 +602,7 @@ class SpanEngine:
         for ch in self._playing:
             rin[ch] = tones[ch]
             st = self.streams[ch]
-            if st is not None and st.tone_stop_at is not None and self.samples + n >= st.tone_stop_at:
+            if st is not None and st.tone_stop_at is not None and self.samples >= st.tone_stop_at:
                 self.gen.reset(ch)
                 st.tone_digit = None
                 st.tone_stop_at = None

@@ -200,6 +200,45 @@ class JitterBuffer:
             self._adapt(c)
         return verdict
 
+    def reserve(self, ch: int, ts: int, n: int, marker: bool = False, elapsed: float = 0.0) -> int:
+        """`put()` of the common packet without its samples: the caller writes them with
+        `write_many()` (all packets of a drain at once).  Returns the ring position of the
+        packet's first sample, or -1 when the packet is not the common case (the stream's
+        first packet, a resync, a late or duplicate packet): then `put()` it instead.
+        The state and statistics are `put()`'s for an "ok" packet."""
+        c = self.chans[ch]
+        if c is None or not c.started:
+            return -1
+        cur = int(self.cursor[ch])
+        ext = cur + (((ts - cur + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        slack = ext - cur + self.block - int(elapsed)
+        if ext < cur or slack > self.ring - n - self.block or (marker and slack > c.max_depth + c.ptime):
+            return -1
+        pos = ext & self.mask
+        if self.valid[ch, pos]:
+            return -1
+        st = c.stats
+        st.packets += 1
+        if ext < c.hi_end:
+            st.reordered += 1
+        else:
+            c.hi_end = ext + n
+        c.window.append(slack - c.wofs)
+        st.depth = slack
+        c.n_put += 1
+        if c.n_put % 4 == 0 or slack < 0:
+            self._adapt(c)
+        return pos
+
+    def write_many(self, chs: npt.NDArray[np.intp], pos: npt.NDArray[np.int64],
+                   samples: npt.NDArray[np.int16]) -> None:
+        """The samples (k, n) of k `reserve()`d packets (distinct channels) into the rings."""
+        n = samples.shape[1]
+        idx = (pos[:, None] + np.arange(n, dtype=np.int64)) & self.mask
+        idx += self._base[chs]
+        self._audio_flat[idx] = samples
+        self._valid_flat[idx] = True
+
     def _preroll(self, ch: int, c: _Chan, ts: int, elapsed: float) -> None:
         # place the cursor so that the first sample plays `target` after its arrival;
         # until then: silence

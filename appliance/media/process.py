@@ -8,9 +8,11 @@ callbacks cannot stall a tick.  The process hosts the spans given to it
 socket pair (RTP on an even port, RTCP on the next) per call.
 
 I/O design: the RTP sockets are not registered with asyncio.  At each span
-block the engine's sockets are drained with one `epoll.poll(0)` and
-`recvmsg` per datagram, with the kernel's arrival time (SO_TIMESTAMPNS), and
-the packets the block completes are sent right after the engine returns.
+block the packets the block completes are built and sent first
+(`SpanEngine.tick_rtp`), then the engine's sockets are drained with one
+`epoll.poll(0)` and `recvmsg` per datagram, with the kernel's arrival time
+(SO_TIMESTAMPNS), handed to the engine in one batch, and the block toward
+the PBX is played out (`tick_pbx`); DTMF detection and events come last.
 Reading at the block costs no latency: the jitter buffer is only read at the
 block anyway, and it measures each packet's depth from its kernel arrival
 time.  asyncio runs the span clocks, the RTCP/timeout poll and the control
@@ -206,21 +208,17 @@ class MediaServer:
             span.write_block(h.tx[off : off + c].copy())  # replaced if the run comes before the send
 
     def _run(self, h: _Group) -> None:
+        """One block of the group, in the order that keeps the packets' path short: the
+        block from the PBX and the packets it completes, sent at once; then the sockets
+        read and the block toward the PBX; then what can wait (DTMF detection, events)."""
         h.fresh.clear()
         now = time.monotonic()
-        self._drain(h, now)
         eng = h.engine
-
-        def write(tx: Block) -> None:
-            h.tx = tx
-            for sp in h.spans:
-                o = h.offsets[sp.name]
-                sp.write_block(tx[o : o + sp.channels])
-
-        out = eng.tick(h.rx, now, write)
+        out = eng.tick_rtp(h.rx, now)
         built = time.monotonic()
+        calls = self.calls
         for st, data in out:
-            call = self.calls.get(st.spec.call_id)
+            call = calls.get(st.spec.call_id)
             addr = st.send_addr
             if call is None or addr is None:
                 continue
@@ -232,6 +230,15 @@ class MediaServer:
                 st.counters.send_errors += 1
                 continue
             eng.sent(st, built, time.monotonic())
+
+        def write(tx: Block) -> None:
+            h.tx = tx
+            for sp in h.spans:
+                o = h.offsets[sp.name]
+                sp.write_block(tx[o : o + sp.channels])
+
+        self._drain(h, time.monotonic())
+        eng.tick_pbx(h.rx.shape[1], write)
         eng.after_send()
         took = time.monotonic() - now
         h.max_tick_ms = max(h.max_tick_ms, took * 1000.0)
@@ -256,18 +263,23 @@ class MediaServer:
             self._flush_events([{"event": "overload", "pid": os.getpid()}])
 
     def _drain(self, h: _Group, now: float) -> None:
+        """Every datagram waiting on the group's sockets, with its kernel arrival time; the
+        RTP ones go to the engine in one batch (`SpanEngine.receive_batch`)."""
         ready = h.epoll.poll(0)
         if not ready:
             return
         off = self._clock_off
         eng = h.engine
         eng.t_now = now
+        batch: list[tuple[Stream, bytes, Addr, float]] = []
+        ts_unpack = _TS.unpack_from
         for fd, _ in ready:
             item = h.calls_by_fd.get(fd)
             if item is None:
                 continue
             call, is_rtcp = item
             sock = call.rtcp if is_rtcp else call.rtp
+            st = call.stream
             for _ in range(MAX_PER_TICK):
                 try:
                     data, anc, _flags, addr = sock.recvmsg(MAX_DGRAM, 64)
@@ -280,13 +292,15 @@ class MediaServer:
                 arrival = now
                 for level, typ, cdata in anc:
                     if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
-                        sec, ns = _TS.unpack_from(cdata)
+                        sec, ns = ts_unpack(cdata)
                         arrival = sec + ns * 1e-9 - off
                 a: Addr = (addr[0], addr[1])
                 if is_rtcp:
-                    eng.receive_rtcp(call.stream, data, a, now)
+                    eng.receive_rtcp(st, data, a, now)
                 else:
-                    eng.receive_rtp(call.stream, data, a, arrival)
+                    batch.append((st, data, a, arrival))
+        if batch:
+            eng.receive_batch(batch)
 
     # ------------------------------------------------------------ control
 

@@ -235,6 +235,11 @@ class Stream:
     # -------------------------------------------------------------- addresses
 
     @property
+    def rx_on(self) -> bool:
+        """The direction receives RTP (not sendonly/inactive, RFC 3264 s5.1)."""
+        return self.spec.direction in (Direction.SENDRECV, Direction.RECVONLY)
+
+    @property
     def send_addr(self) -> Addr | None:
         return self.latched or self.spec.remote
 
