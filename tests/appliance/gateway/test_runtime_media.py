@@ -105,6 +105,7 @@ def test_port_pool_skips_pairs_in_use_and_takes_them_back() -> None:
         second = pool.take()
         assert second == base + 4
         assert pool.take() is None  # only the held pair is left
+        assert first is not None
         pool.give_back(first)
         assert pool.take() == first
     finally:
