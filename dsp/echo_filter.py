@@ -133,6 +133,9 @@ class AdaptiveFilter:
         self._cxx = np.zeros((k, c, f), np.float32)
         self._cee = np.zeros((c, f), np.float32)
         self.adapt = np.ones(c, bool)
+        # Adapt each channel every other block only (a background filter
+        # behind a faster foreground): half the adaptation cost.
+        self.half = False
         # Another filter on the same channels whose double talk decision this one takes.
         self.follow: AdaptiveFilter | None = None
         # Channels whose Rin/Sin cross-correlation is summed in ``corr`` (K, C, F).
@@ -262,11 +265,12 @@ class AdaptiveFilter:
 
         far_active = self._pm[i:i + k].max(axis=0) > _SILENCE_BIN_POWER
         self.far_active = far_active
-        self._narrowband_guard(pw[0], far_active)
         self.trained += far_active
         if self.follow is None:
+            self._narrowband_guard(pw[0], far_active)
             self._detect_double_talk()
         else:
+            self.narrowband = self.follow.narrowband
             self.double_talk = self.follow.double_talk.copy()
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
@@ -277,24 +281,30 @@ class AdaptiveFilter:
         floor = np.minimum(self.block_err, self.noise * 1.02 + 1.0)
         self.noise = np.where(self.double_talk, self.noise, floor).astype(np.float32)
 
-        if self.corr_on.any():
+        rows = np.flatnonzero(self.corr_on & learn)
+        if len(rows):
             # Whitened Rin/Sin cross-correlation per partition (the first
             # gradient step, summed without feedback): the bulk delay.
-            m = (self.corr_on & learn).astype(np.float32)
-            df = _rfft(np.concatenate([np.zeros_like(e), self._dcur], axis=1))
+            # Young channels only (calls start at any time: few at once).
+            d0 = self._dcur[rows]
+            df = _rfft(np.concatenate([np.zeros_like(d0), d0], axis=1))
             reg = _SILENCE_BIN_POWER * 1e-2 * k
-            self.corr += self._xc[i:i + k] * (df * (m[:, None] / (self._span + reg)))[None]
+            self.corr[:, rows] += self._xc[i:i + k, rows] * (df / (self._span[rows] + reg))[None]
         on = self.adapt & learn & ~self.narrowband
         if not on.any():
             return
         mu = np.maximum(MU_MIN, self._mu_max / (1.0 + np.maximum(self.age - BOOT, 0.0) / self._tau))
         mu = (mu * on).astype(np.float32)
+        # Half rate: every other block, one channel parity adapts (a strided
+        # view in the partition-major arrays: half the work per block).
+        cs = slice(self.blocks_done % 2, None, 2) if self.half else slice(None)
         # NLMS normalisation per bin by the input power over the span: the
         # K partitions' gradients add up, hence the 1/K.
-        denom = np.maximum(self._span, 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
-        step = (mu[:, None] / denom) * ef
-        grad = np.multiply(self._xc[i:i + k], step[None], out=self._grad)
-        self.w += grad
+        denom = np.maximum(self._span[cs], 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
+        step = (mu[cs, None] / denom) * ef[cs]
+        w = self.w[:, cs]
+        grad = np.multiply(self._xc[i:i + k, cs], step[None], out=self._grad[:, :step.shape[0]])
+        w += grad
         # Partition 0 is constrained every block: its second-half taps would
         # reach into the current block's future samples (non-causal, and the
         # zero-delay partial-block output could not reproduce them).  The
@@ -303,9 +313,9 @@ class AdaptiveFilter:
         if k > 1:
             sel += [1 + (self.blocks_done * (CONSTRAIN - 1) + j) % (k - 1)
                     for j in range(min(k - 1, CONSTRAIN - 1))]
-        wt = _irfft(self.w[sel])
+        wt = _irfft(w[sel])
         wt[..., BLOCK:] = 0
-        self.w[sel] = _rfft(wt)
+        w[sel] = _rfft(wt)
 
     def _path_change(self, xw: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
         """Echo path change: a mismatch that is coherent with the far end.

@@ -54,7 +54,9 @@ GROW: Final = 1.15  # ratio of the ages at which the delay is estimated while yo
 WINDOW: Final = 16  # taps around the echo peak the estimate looks for
 PRE: Final = 40  # taps of the foreground before the peak window
 MOVE: Final = 24  # a larger move of the estimate restarts the foreground
+ROLLBACK: Final = 3  # blocks kept: the weights from 2 blocks before an onset come back
 HYST: Final = 1.25  # 1 dB
+_SPARE: Final = 8 * BLOCK  # history written ahead before it is moved back
 SMOOTH: Final = 0.7  # error power smoothing per block for the choice
 
 
@@ -66,8 +68,12 @@ class Foreground:
         self.bg = bg
         self.f = AdaptiveFilter(c, FORE_TAPS, FORE_MU, FORE_PSMOOTH, FORE_TAU)
         self.f.follow = bg
+        # Rin history: written forward, moved back only when full, so a
+        # call costs no shift of the whole tail.
         self._hlen = bg.taps + BLOCK
-        self._hist = np.zeros((c, self._hlen), np.float32)
+        self._hist = np.zeros((c, self._hlen + _SPARE), np.float32)
+        self._hpos = self._hlen
+        self._rows = np.arange(c)[:, None] * self._hist.shape[1]
         self.delay = np.zeros(c, np.int64)
         self.located = np.zeros(c, bool)
         self.use = np.zeros(c, bool)
@@ -76,9 +82,16 @@ class Foreground:
         self._age = np.zeros(c, np.float32)
         self._next = np.full(c, EST_BLOCKS, np.float32)
         bg.corr_on = np.ones(c, bool)
+        # Foreground weights of the last ROLLBACK blocks (ring; _slot newest).
+        self._saved = np.zeros((ROLLBACK, *self.f.w.shape), self.f.w.dtype)
+        self._slot = 0
+        self._dt = np.zeros(c, bool)
+        bg.half = True
 
     def reset(self, mask: BoolArray) -> None:
         self.f.reset(mask)
+        self._saved[:, :, mask] = 0
+        self._dt[mask] = False
         self._hist[mask] = 0
         self.delay[mask] = 0
         self.located[mask] = False
@@ -97,23 +110,28 @@ class Foreground:
         """
         m = x.shape[1]
         h = self._hist
-        h[:, :-m] = h[:, m:]
-        h[:, -m:] = x
+        if self._hpos + m > h.shape[1]:
+            h[:, :self._hlen] = h[:, self._hpos - self._hlen:self._hpos]
+            self._hpos = self._hlen
+        p0 = self._hpos
+        h[:, p0:p0 + m] = x
+        self._hpos = p0 + m
         f = self.f
         f.adapt = adapt & self.located
-        err = err.copy()
-        est = est.copy()
+        flat = h.reshape(-1)
         a = 0
         while a < m:
             b = min(m, a + BLOCK - f.pos)
-            idx = (self._hlen - m + np.arange(a, b))[None, :] - self.delay[:, None]
-            xd = np.take_along_axis(h, idx, axis=1)
+            # (the delay may move where a block ends, inside the call)
+            base = (self._rows + p0) - self.delay[:, None]
+            xd = flat[base + np.arange(a, b)[None, :]]
             done = f.blocks_done
             fe, fy = f.filter(xd, d[:, a:b])
             use = self.use
             if use.any():
-                err[:, a:b] = np.where(use[:, None], fe, err[:, a:b])
-                est[:, a:b] = np.where(use[:, None], fy, est[:, a:b])
+                u = use[:, None]
+                np.copyto(err[:, a:b], fe, where=u)
+                np.copyto(est[:, a:b], fy, where=u)
             if f.blocks_done != done:
                 self._block()
                 f.adapt = adapt & self.located
@@ -128,6 +146,15 @@ class Foreground:
             self._next[restart] = EST_BLOCKS
         self._age = bg.age.copy()
         bg.corr_on = bg.age < YOUNG
+        # Double talk is seen a block or two after it starts (a syllable
+        # rises from silence): at its onset the foreground's last ROLLBACK
+        # blocks of adaptation are undone (two-path protection, G.168 3B).
+        onset = bg.double_talk & ~self._dt
+        self._dt = bg.double_talk.copy()
+        if onset.any():
+            f.w[:, onset] = self._saved[(self._slot + 1) % ROLLBACK][:, onset]
+        self._slot = (self._slot + 1) % ROLLBACK
+        np.copyto(self._saved[self._slot], f.w)
         # The choice is made in single talk only: in double talk both
         # errors are mostly the caller and say nothing about the models.
         hold = bg.double_talk
@@ -164,6 +191,7 @@ class Foreground:
             mask = np.zeros(bg.channels, bool)
             mask[rows[moved]] = True
             self.f.reset(mask)
+            self._saved[:, :, mask] = 0
             self._efg[mask] = self._ebg[mask] * 4 + 1.0
             self.use[mask] = False
             self.delay[rows[moved]] = new[moved]
