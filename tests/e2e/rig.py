@@ -142,14 +142,14 @@ class Rig:
         return sip.address  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> Rig:
-        self.task = asyncio.create_task(self.core.run())
-        await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
-        assert self.core.part_states[PART] == "running", self.core.part_states
-        await self.pbx.start()
         self.wire = SipWire()
         wl = logging.getLogger("tdmgw.sip.wire")
         wl.addHandler(self.wire)
         wl.setLevel(logging.DEBUG)
+        self.task = asyncio.create_task(self.core.run())
+        await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
+        assert self.core.part_states[PART] == "running", self.core.part_states
+        await self.pbx.start()
         # up, and the restarts of the idle channels a link start brings (NI-2) are done
         await wait_for(lambda: self.pbx.up and all(
             s.link_up and s.dch.ctl.pool.all_idle() and not s.dch.ctl.pool.restarting()
