@@ -372,6 +372,7 @@ class MediaServer:
             "pid": os.getpid(),
             "calls": len(self.calls),
             "cpu_s": time.process_time(),
+            "cpu_sys_s": os.times().system,
             "monotonic": time.monotonic(),
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
