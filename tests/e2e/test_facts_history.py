@@ -189,3 +189,29 @@ def test_redirection_none_sends_neither_header(tmp_path: Path) -> None:
     assert "diversion" not in h and "history-info" not in h
     # CTI still has the fact: the policy is about SIP headers only
     assert started_facts(events)["redirection"]["redirecting"]["digits"] == "2125550001"
+
+
+def test_restricted_redirecting_number_privacy_in_both_headers(tmp_path: Path) -> None:
+    # presentation restricted (0x20) | user provided, verified and passed (0x01)
+    h, events = asyncio.run(pbx_to_sip(tmp_path, 'redirection = "both"',
+                                       redirecting=("2125550001", PRI_NATIONAL_ISDN, 0x21, 2)))
+    # RFC 5806 s4 privacy=full; RFC 7044 s10.1.1 the Privacy header escaped in the entry
+    assert h["diversion"] == [
+        "<sip:+12125550001@127.0.0.1;user=phone>;reason=no-answer;counter=1;privacy=full"]
+    assert h["history-info"] == [
+        "<sip:+12125550001@127.0.0.1;user=phone?Privacy=history>;index=1,"
+        "<sip:2001@127.0.0.1;cause=408>;index=1.1;mp=1"]
+    r = started_facts(events)["redirection"]
+    assert r["redirecting"]["presentation"] == "restricted" and r["reason"] == "call_forwarding_no_reply"
+
+
+@pytest.mark.parametrize("header", [
+    "History-Info: <sip:+12125550001@[local_ip];user=phone?Privacy=history>;index=1,"
+    "<sip:2001@[remote_ip];cause=408>;index=1.1;mp=1",
+    "Diversion: <sip:+12125550001@[local_ip];user=phone>;reason=no-answer;counter=1;privacy=full"])
+def test_sip_redirection_privacy_restricts_at_qsig_pbx(tmp_path: Path, header: str) -> None:
+    ring, events, _ = asyncio.run(sip_to_pbx(tmp_path, [header], switch="qsig"))
+    assert ring.redirectingnum == "2125550001" and ring.redirectingreason == 2
+    frm = next(s["redirecting"]["from"] for s in ring.subcmds if s["cmd"] == 1)
+    assert frm["number"]["presentation"] & 0x60 == 0x20  # presentation restricted
+    assert started_facts(events)["redirection"]["redirecting"]["presentation"] == "restricted"
