@@ -168,3 +168,12 @@ def test_pai_and_uui_not_trusted(tmp_path: Path) -> None:
     # From's number, not screened; no user-user IE
     assert ring.callingnum == "2125559876" and ring.callingpres == 0x00
     assert ring.useruserinfo == ""
+
+
+def test_send_uui_off_keeps_uui_for_cti_only(tmp_path: Path) -> None:
+    invite, facts = asyncio.run(pbx_to_sip(
+        tmp_path, extra_trunk="send_uui = false", useruser="hello",
+        caller_party=caller(PRES_ALLOWED_PASSED, PRES_ALLOWED_PASSED)))
+    assert "user-to-user" not in headers_of(invite.split("\n\n", 1)[0])
+    assert b"hello".hex() not in invite
+    assert facts["uui"] == {"protocol": 4, "hex": b"hello".hex()}
