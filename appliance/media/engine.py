@@ -317,28 +317,36 @@ class SpanEngine:
         `receive_rtp()` (which applies every rule): the results are the same.
         """
         jb = self.jb
-        pend: dict[tuple[int, Codec], list[tuple[int, int, bytes]]] = {}
-        seen: set[int] = set()
+        mask = jb.mask
+        # deferred packets by (round, length, codec): a stream's k-th packet of the drain is in
+        # round k, and rounds are written in order, as put() would have written them
+        pend: dict[tuple[int, int, Codec], list[tuple[int, int, bytes]]] = {}
+        held: dict[int, list[tuple[int, int]]] = {}  # ring spans (pos, n) deferred per channel
         t_tick, samples, bmax = self.t_tick, self.samples, float(self.block - 1)
         t_now = self.t_now
         for st, data, addr, arrival in pkts:
             ch = st.row
-            if ch in seen:  # a second packet of one stream in a drain: the first goes in first
-                self._flush(pend)
-                seen.clear()
             if st.srtp is not None or st.latched != addr or len(data) < 13 or not st.rx_on:
-                self.receive_rtp(st, data, addr, arrival)
+                self._slow(st, data, addr, arrival, pend, held)
                 continue
             b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
             s = st.spec
             if b0 != 0x80 or (b1 & 0x7F) != s.payload_type or ssrc != st.remote_ssrc:
-                self.receive_rtp(st, data, addr, arrival)
+                self._slow(st, data, addr, arrival, pend, held)
                 continue
-            elapsed = min(max((arrival - t_tick) * 8000.0, 0.0), bmax)
             n = len(data) - 12
+            spans = held.get(ch)
+            if spans is not None:
+                # a later packet of this stream in the same drain: deferred too unless it
+                # touches one deferred before it (then put() must see that one written)
+                p0 = jb.position(ch, ts)
+                if any(((p0 - q) & mask) < m or ((q - p0) & mask) < n for q, m in spans):
+                    self._slow(st, data, addr, arrival, pend, held)
+                    continue
+            elapsed = min(max((arrival - t_tick) * 8000.0, 0.0), bmax)
             pos = jb.reserve(ch, ts, n, bool(b1 & 0x80), elapsed)
             if pos < 0:
-                self.receive_rtp(st, data, addr, arrival)
+                self._slow(st, data, addr, arrival, pend, held)
                 continue
             c = st.counters
             c.rx_packets += 1
@@ -348,8 +356,13 @@ class SpanEngine:
             src.seq.update(seq)
             src.on_packet(ts, samples + int(elapsed))
             st.cn_active = False
-            seen.add(ch)
-            pend.setdefault((n, s.codec), []).append((ch, pos, data))
+            if spans is None:
+                held[ch] = [(pos, n)]
+                rnd = 0
+            else:
+                rnd = len(spans)
+                spans.append((pos, n))
+            pend.setdefault((rnd, n, s.codec), []).append((ch, pos, data))
             if not seq & 3:
                 st.latency.rtp_socket.add((t_now - arrival) * 1000.0)
                 st.latency.rtp_jitter.add(jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
@@ -358,8 +371,16 @@ class SpanEngine:
         if pend:
             self._flush(pend)
 
-    def _flush(self, pend: dict[tuple[int, Codec], list[tuple[int, int, bytes]]]) -> None:
-        for (n, codec), items in pend.items():
+    def _slow(self, st: Stream, data: bytes, addr: Addr, arrival: float,
+              pend: dict[tuple[int, int, Codec], list[tuple[int, int, bytes]]],
+              held: dict[int, list[tuple[int, int]]]) -> None:
+        if st.row in held:  # packets of this stream deferred before it go in first
+            self._flush(pend)
+            held.clear()
+        self.receive_rtp(st, data, addr, arrival)
+
+    def _flush(self, pend: dict[tuple[int, int, Codec], list[tuple[int, int, bytes]]]) -> None:
+        for (_r, n, codec), items in sorted(pend.items(), key=lambda kv: kv[0][0]):
             buf = np.frombuffer(b"".join([d for _, _, d in items]), dtype=np.uint8).reshape(len(items), n + 12)
             lin = (_ULAW if codec is Codec.PCMU else _ALAW).take(buf[:, 12:])
             chs = np.fromiter((i[0] for i in items), dtype=np.intp, count=len(items))

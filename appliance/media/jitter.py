@@ -200,6 +200,10 @@ class JitterBuffer:
             self._adapt(c)
         return verdict
 
+    def position(self, ch: int, ts: int) -> int:
+        """The ring position of timestamp `ts` on `ch`."""
+        return self.extend(ch, ts) & self.mask
+
     def reserve(self, ch: int, ts: int, n: int, marker: bool = False, elapsed: float = 0.0) -> int:
         """`put()` of the common packet without its samples: the caller writes them with
         `write_many()` (all packets of a drain at once).  Returns the ring position of the

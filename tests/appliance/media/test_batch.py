@@ -64,6 +64,9 @@ def _traffic(seed: int, blocks: int) -> list[list[tuple[int, bytes, tuple[str, i
                 per_block[k].append((c, d[:1] + bytes([d[1] ^ 1]) + d[2:], PEER, at))  # wrong payload type
     for b in per_block:
         b.sort(key=lambda x: x[3])
+    for k in range(100, 112):  # a 60 ms stall: one drain gets several packets of every stream
+        per_block[112] = per_block[k] + per_block[112]
+        per_block[k] = []
     return per_block
 
 
