@@ -3,9 +3,13 @@ isdn.cc.parties for names and redirection), round trip through the codec."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
-from appliance.gateway.isdnfacts import diverting_leg2, facts_in, ies_out
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appliance.gateway.isdnfacts import diverting_leg2, diverting_leg2_facts, facts_in, ies_out
 from appliance.interwork.facts import (
     CallFacts,
     Name,
@@ -18,9 +22,11 @@ from appliance.interwork.facts import (
 )
 from appliance.isdn.cc.msg import Msg
 from appliance.isdn.cc.variants import profile
+from appliance.isdn.errors import Q931Error
 from appliance.isdn.q931 import (
     Display,
     Facility,
+    Invoke,
     OriginalCalledNumber,
     RedirectingNumber,
     Variant,
@@ -113,3 +119,27 @@ def test_leg2_original_called_not_available_is_no_party() -> None:
     arg = inv.argument[:1] + bytes([inv.argument[1] + 4]) + inv.argument[2:] + bytes.fromhex("a2028200")
     fac = Facility(components=(replace(inv, argument=arg),))
     assert facts_in(msg_of((fac,))).redirection == r
+
+
+_digits = st.text(alphabet="0123456789", min_size=1, max_size=20)
+_reason = st.sampled_from([RedirectionReason.UNKNOWN, RedirectionReason.CALL_FORWARDING_BUSY,
+                           RedirectionReason.CALL_FORWARDING_NO_REPLY,
+                           RedirectionReason.CALL_FORWARDING_UNCONDITIONAL])
+_party = st.builds(lambda d, t, r: Party(d, t, 1, Presentation.RESTRICTED if r else Presentation.ALLOWED),
+                   _digits, st.sampled_from([0, 1, 2, 4]), st.booleans())
+
+
+@given(_party, _reason, st.one_of(st.none(), st.tuples(_party, _reason)), st.integers(1, 15))
+def test_qsig_leg2_round_trip(red: Party, reason: int, orig: tuple[Party, int] | None,
+                              count: int) -> None:
+    r = Redirection(red, reason, orig[0] if orig else None, orig[1] if orig else None, count)
+    assert diverting_leg2_facts(diverting_leg2(r, qsig=True).argument or b"") == r
+
+
+@given(st.binary(max_size=80))
+def test_leg2_decoder_fuzz(arg: bytes) -> None:
+    # a divertingLegInformation2 with any argument: facts or nothing, never a crash
+    fac = Facility(components=(Invoke(1, 21, arg),))
+    facts_in(msg_of((fac,)))
+    with contextlib.suppress(Q931Error, ValueError, IndexError):
+        diverting_leg2_facts(arg)
