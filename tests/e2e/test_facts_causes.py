@@ -54,10 +54,10 @@ async def pbx_calls(tmp: Path, scen: str, *, hang_when: str | None = None, cause
             events = record_events(rig)
             call = rig.pbx.place_call("2001", caller="2125551234", callerplan=PRI_NATIONAL_ISDN)
             if hang_when is not None:
-                await wait_for(lambda: call.state == hang_when, 10, f"{hang_when} at the PBX")
+                await wait_for(lambda: call.state == hang_when, 20, f"{hang_when} at the PBX")
                 await asyncio.sleep(0.2)
                 rig.pbx.hangup(call, cause)
-            await wait_for(rig.idle, 10, "every channel idle")
+            await wait_for(rig.idle, 20, "every channel idle")
             res = await asyncio.get_running_loop().run_in_executor(None, uas.wait, 10)
             assert res.ok(), res.errors + res.messages[-2000:]
             return call, res, events, "".join(rig.pbx.pri.log)
@@ -149,7 +149,7 @@ def test_status_table_without_reason(tmp_path: Path) -> None:
                 for status, _ in TABLE:
                     call = rig.pbx.place_call(str(status), caller="2125551234",
                                               callerplan=PRI_NATIONAL_ISDN)
-                    await wait_for(rig.idle, 10, "every channel idle")
+                    await wait_for(rig.idle, 20, "every channel idle")
                     causes.append(call.cause)
             res = await asyncio.get_running_loop().run_in_executor(None, uas.wait, 10)
             assert res.ok(), res.errors + res.messages[-2000:]
@@ -173,7 +173,7 @@ async def sip_calls(tmp: Path, scen: str, *, policy: Any = "answer") -> tuple[An
         try:
             res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 20)
             assert res.ok(), res.errors + res.messages[-2000:]
-            await wait_for(rig.idle, 10, "every channel idle")
+            await wait_for(rig.idle, 20, "every channel idle")
         finally:
             uac.kill()
         return res, "".join(rig.pbx.pri.log), [hangups, events]

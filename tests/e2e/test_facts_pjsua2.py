@@ -57,7 +57,7 @@ async def pbx_to_pjsua2(tmp: Path, **setup: Any) -> tuple[dict[str, Any], list[A
             await wait_for(lambda: call.state == "answered", 15, "answer at the PBX")
             await asyncio.sleep(0.3)
             rig.pbx.hangup(call, 16)
-            await wait_for(rig.idle, 10, "every channel idle")
+            await wait_for(rig.idle, 20, "every channel idle")
             res = await asyncio.get_running_loop().run_in_executor(None, _result, proc)
         return res, events
     finally:
@@ -111,7 +111,7 @@ def test_pjsua2_calls_pbx_with_identity_privacy_and_uui(tmp_path: Path) -> None:
             try:
                 await wait_for(lambda: bool(rings), 15, "RING at the PBX")
                 res = await asyncio.get_running_loop().run_in_executor(None, _result, proc)
-                await wait_for(rig.idle, 10, "every channel idle")
+                await wait_for(rig.idle, 20, "every channel idle")
             finally:
                 if proc.poll() is None:
                     proc.kill()

@@ -49,9 +49,9 @@ async def pbx_to_sip(tmp: Path, *, switch: str = "ni2", extra_trunk: str = "", *
         async with rig_ as rig:
             events = record_events(rig)
             call = rig.pbx.place_call("2001", **setup)
-            await wait_for(lambda: call.state == "answered", 10, "answer at the PBX")
+            await wait_for(lambda: call.state == "answered", 20, "answer at the PBX")
             rig.pbx.hangup(call, 16)
-            await wait_for(rig.idle, 10, "every channel idle")
+            await wait_for(rig.idle, 20, "every channel idle")
             res = await asyncio.get_running_loop().run_in_executor(None, uas.wait, 10)
             assert res.ok(), res.errors + res.messages[-2000:]
             facts = dict(next(f for k, f in events if k == "call.started")["facts"])
@@ -141,12 +141,12 @@ async def sip_to_pbx(tmp: Path, headers: list[str], extra_trunk: str) -> Any:
         rig.pbx.on_event = lambda call, ev: rings.append(ev) if ev.e == Ev.RING else None
         uac = Sipp(tmp / "sipp", scen, remote=rig.sip_address, service="2001", timeout_s=20)
         try:
-            await wait_for(lambda: bool(rings) and bool(rig.pbx.calls), 10, "RING at the PBX")
+            await wait_for(lambda: bool(rings) and bool(rig.pbx.calls), 20, "RING at the PBX")
             await asyncio.sleep(0.3)
             rig.pbx.hangup(next(iter(rig.pbx.calls.values())), 16)
             res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 15)
             assert res.ok(), res.errors + res.messages[-2000:]
-            await wait_for(rig.idle, 10, "every channel idle")
+            await wait_for(rig.idle, 20, "every channel idle")
         finally:
             uac.kill()
         return rings[0]
