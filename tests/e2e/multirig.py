@@ -39,10 +39,11 @@ from tests.peers.sipp.runner import free_udp_port
 PART = "appliance.gateway.runtime:GatewayPart"
 FRAMES = int(os.environ.get("MULTIRIG_FRAMES", "40"))  # B-channel packet = one 5 ms span block: 200 packets/s per span each way
 PLAYOUT_MS = 10
+FAR_BLOCK = 160  # the PBXs' span block (20 ms): a quarter of the Python work per second
 
 
 def config_text(tmp: Path, peer: tuple[str, int], ports: list[tuple[int, int]], *,
-                processes: int = 0, rtp_base: int = 30000) -> str:
+                processes: int = 0, rtp_base: int = 30000, realtime: int = 0) -> str:
     spans = []
     for i, (gw_b, far_b) in enumerate(ports, 1):
         spans.append(f"""
@@ -80,6 +81,7 @@ name = "all"
 spans = [{names}]
 [media]
 processes = {processes}
+realtime_priority = {realtime}
 rtp_port_min = {rtp_base}
 rtp_port_max = {rtp_base + 1000}
 [runtime]
@@ -92,7 +94,7 @@ level = "warning"
 
 def far_params(tmp: Path, i: int, gw_b: int, far_b: int) -> SpanParams:
     return SpanParams(name=f"pbx{i}", number=i, driver="virtual", type=SpanType.E1,
-                      switchtype="euroisdn_e1", side=Side.NETWORK, block_samples=40,
+                      switchtype="euroisdn_e1", side=Side.NETWORK, block_samples=FAR_BLOCK,
                       virtual=VirtualParams(f"{tmp}/d{i}.sock", ("127.0.0.1", far_b),
                                             ("127.0.0.1", gw_b), frames_per_packet=FRAMES,
                                             playout_ms=PLAYOUT_MS))
@@ -101,11 +103,11 @@ def far_params(tmp: Path, i: int, gw_b: int, far_b: int) -> SpanParams:
 class PbxFarm:
     """The simulated PBXs, one per span, in a spawned process (see the module docstring)."""
 
-    def __init__(self, params: list[SpanParams]) -> None:
+    def __init__(self, params: list[SpanParams], realtime: int = 0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=farm_main, args=(child, params), name="pbx-farm",
-                                daemon=True)
+        self.proc = ctx.Process(target=farm_main, args=(child, params, realtime),
+                                name="pbx-farm", daemon=True)
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
@@ -139,14 +141,18 @@ class PbxFarm:
 
 class MultiRig:
     def __init__(self, tmp: Path, peer: tuple[str, int], spans: int = 8, *,
-                 processes: int = 0, rtp_base: int = 30000) -> None:
+                 processes: int = 0, rtp_base: int = 30000, realtime: int = 0,
+                 peer_realtime: int = 0) -> None:
+        """`realtime`: media.realtime_priority (0: normal scheduling, as tests should on a
+        shared machine); `peer_realtime`: SCHED_FIFO priority of the PBXs' process."""
         self.tmp = tmp
         self.ports = [(free_udp_port(), free_udp_port()) for _ in range(spans)]
-        text = config_text(tmp, peer, self.ports, processes=processes, rtp_base=rtp_base)
+        text = config_text(tmp, peer, self.ports, processes=processes, rtp_base=rtp_base,
+                           realtime=realtime)
         self.loaded = loads(text, source="e2e-multi")
         self.core = Core(self.loaded, lambda: self.loaded, parts=[PART])
         self.farm = PbxFarm([far_params(tmp, i, gw, far)
-                             for i, (gw, far) in enumerate(self.ports, 1)])
+                             for i, (gw, far) in enumerate(self.ports, 1)], peer_realtime)
         self.task: asyncio.Task[int] | None = None
 
     @property
@@ -205,8 +211,11 @@ class MultiRig:
 
 # ---------------------------------------------------------------- the farm process
 
-def farm_main(conn: Connection, params: list[SpanParams]) -> None:
+def farm_main(conn: Connection, params: list[SpanParams], realtime: int = 0) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if realtime > 0:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(realtime))
     asyncio.run(_Farm(conn, params).run())
 
 
@@ -221,6 +230,7 @@ class _Farm:
         self.by_call: dict[tuple[int, int], dict[str, Any]] = {}
         self.refused = 0
         self.ramp: asyncio.Task[None] | None = None
+        self.hold_s: float | None = None
         self.done = asyncio.Event()
         for i, pbx in enumerate(self.pbxs):
             pbx.on_event = lambda call, ev, i=i: self._event(i, call, ev)
@@ -254,6 +264,9 @@ class _Farm:
             return
         if ev.e == Ev.ANSWER:
             rec["answered"] = now
+            if self.hold_s is not None and rec["out"]:
+                pbx = self.pbxs[i]
+                asyncio.get_running_loop().call_later(self.hold_s, pbx.hangup, call, 16)
         elif ev.e in (Ev.HANGUP, Ev.HANGUP_ACK):
             rec["end"] = now
             rec["cause"] = call.cause
@@ -273,20 +286,30 @@ class _Farm:
     def op_up(self) -> bool:
         return all(p.up for p in self.pbxs)
 
-    def op_ramp(self, calls: int, rate: float, called: str = "2{n:03d}") -> None:
+    def op_ramp(self, calls: int, rate: float, called: str = "2{n:03d}",
+                hold_s: float | None = None) -> None:
+        """Place `calls` at `rate` per second, round robin over the spans that have a free
+        channel; with `hold_s`, each is hung up (cause 16) that long after its CONNECT."""
+        self.hold_s = hold_s
         self.ramp = asyncio.get_running_loop().create_task(self._ramp(calls, rate, called))
 
     async def _ramp(self, calls: int, rate: float, called: str) -> None:
         t0 = time.monotonic()
         n = len(self.pbxs)
+        nxt = 0
         for k in range(calls):
             at = t0 + k / rate
             delay = at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            i = k % n
-            pbx = self.pbxs[i]
-            ch = next((c for c in pbx.b_channels if c not in pbx.busy), None)
+            ch = None
+            for j in range(n):
+                i = (nxt + j) % n
+                pbx = self.pbxs[i]
+                ch = next((c for c in pbx.b_channels if c not in pbx.busy), None)
+                if ch is not None:
+                    nxt = i + 1
+                    break
             if ch is None:
                 self.refused += 1
                 continue
