@@ -23,6 +23,7 @@ from appliance.gateway.runtime import GatewayPart
 from drivers.span import Side, SpanParams, SpanType, VirtualParams
 from tests.peers.sipp.runner import free_udp_port
 
+from .codec_pbx import CodecPbx
 from .wire import Tap
 
 PART = "appliance.gateway.runtime:GatewayPart"
@@ -107,7 +108,10 @@ journald = false
 
 
 class Rig:
-    def __init__(self, tmp: Path, peer: tuple[str, int], **kw: Any) -> None:
+    def __init__(self, tmp: Path, peer: tuple[str, int], *, far: str = "libpri",
+                 **kw: Any) -> None:
+        """`far`: "libpri" (the simulated PBX) or "codec" (`tests.e2e.codec_pbx.CodecPbx`,
+        our own Q.921/Q.931, for messages libpri will not send)."""
         self.tmp = tmp
         gw_b, far_b = free_udp_port(), free_udp_port()
         self.loaded = loads(config_text(tmp, peer, gw_b=gw_b, far_b=far_b, **kw), source="e2e")
@@ -116,7 +120,7 @@ class Rig:
                             side=Side.NETWORK, block_samples=40,
                             virtual=VirtualParams(f"{tmp}/d.sock", ("127.0.0.1", far_b),
                                                   ("127.0.0.1", gw_b)))
-        self.pbx = SimulatedPbx(params)
+        self.pbx: Any = SimulatedPbx(params) if far == "libpri" else CodecPbx(params)
         self.tap = Tap().install(self.pbx)  # every Q.931 message on the span, decoded
         self.task: asyncio.Task[int] | None = None
         self.events: list[Any] = []  # every CTI event the core published
