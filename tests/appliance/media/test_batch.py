@@ -91,7 +91,8 @@ def _run(batch: bool, traffic: list[list[tuple[int, bytes, tuple[str, int], floa
         src = s.source
         assert src is not None
         out += [dict(s.counters.__dict__), e.jb.stats(s.row).as_dict(), src.seq.received, src.seq.extended_max,
-                src.cumulative_lost, round(src.jitter, 9), s.latched, s.cn_active, s.latency.raw()]
+                src.cumulative_lost, round(src.jitter, 9), s.latched, s.cn_active,
+                {k: v for k, v in s.latency.raw().items() if k.startswith("rtp_")}]
     return out
 
 
