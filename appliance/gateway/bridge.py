@@ -305,12 +305,14 @@ class Bridge:
     """One call across the gateway."""
 
     def __init__(self, call_id: str, router: Router, *,
-                 early_disconnect_s: float = EARLY_DISCONNECT_S,
-                 media_open_s: float = MEDIA_OPEN_S) -> None:
+                 early_disconnect_s: float | None = None,
+                 media_open_s: float | None = None) -> None:
         self.call_id = call_id
         self.router = router
-        self.early_disconnect_s = early_disconnect_s
-        self.media_open_s = media_open_s
+        # None: the module's values as they are now (a test or tool may lower them)
+        self.early_disconnect_s = EARLY_DISCONNECT_S if early_disconnect_s is None \
+            else early_disconnect_s
+        self.media_open_s = MEDIA_OPEN_S if media_open_s is None else media_open_s
         self.state = State.IDLE
         self.direction: Direction = "in"
         self.span: str | None = None
