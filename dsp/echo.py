@@ -99,6 +99,7 @@ class EchoCanceller:
         self._srin = np.zeros(channels, np.float32)
         self._secho = np.zeros(channels, np.float32)
         self._blocks_seen = 0
+        self._caller_blk = np.zeros(channels, bool)
 
     # -- control ----------------------------------------------------------
     def _mask(self, channel: int | None) -> npt.NDArray[np.bool_]:
@@ -121,6 +122,7 @@ class EchoCanceller:
         self._srin[mask] = 0
         self._secho[mask] = 0
         self._tone[mask] = 0
+        self._caller_blk[mask] = False
         if self._tones is not None:
             if channel is None:
                 self._tones.reset()
@@ -180,20 +182,6 @@ class EchoCanceller:
         err, est = f.filter(x, d)
         err, est = self._fore.filter(x, d, cancel, err, est)
         use = self._fore.use
-        if f.blocks_done != done_before:
-            g = self._fore.f
-            block_err = np.where(use, g.block_err, f.block_err)
-            block_echo = np.where(use, g.block_echo, f.block_echo)
-            single = f.far_active & ~f.double_talk & cancel
-            # Learn the ERLE on blocks with real echo in them (not the tails
-            # of bursts): Sin above -45 dBm0 and mostly explained.
-            loud_echo = (f.block_sin > _ECHO_FLOOR) & (block_echo > 0.25 * f.block_sin)
-            self._nlp.learn_erle(f.block_sin, block_err, single & loud_echo)
-            # ERL from smoothed powers (block ratios are biased by pauses:
-            # the echo of a burst outlasts it).
-            self._srin = np.where(single, 0.98 * self._srin + 0.02 * f.block_rin, self._srin)
-            self._secho = np.where(single, 0.98 * self._secho + 0.02 * block_echo, self._secho)
-            self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
         # A model clearly worse than none (an opened echo path): send Sin.
         e2 = err * err
         worse = (f.trained > 25) & (np.mean(e2, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0)
@@ -203,6 +191,26 @@ class EchoCanceller:
         nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
         out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng,
                                 e2=e2)
+        # The NLP's caller decisions over the block: its ERLE is learnt
+        # after the decision and not on blocks with a caller in them (a
+        # digit or a quiet caller the filter's detectors missed would
+        # otherwise lower it at once and be taken for echo, G.168 3B).
+        self._caller_blk |= self._nlp.caller
+        if f.blocks_done != done_before:
+            g = self._fore.f
+            block_err = np.where(use, g.block_err, f.block_err)
+            block_echo = np.where(use, g.block_echo, f.block_echo)
+            single = f.far_active & ~f.double_talk & cancel
+            # Learn the ERLE on blocks with real echo in them (not the tails
+            # of bursts): Sin above -45 dBm0 and mostly explained.
+            loud_echo = (f.block_sin > _ECHO_FLOOR) & (block_echo > 0.25 * f.block_sin)
+            self._nlp.learn_erle(f.block_sin, block_err, single & loud_echo & ~self._caller_blk)
+            self._caller_blk = self._nlp.caller.copy()
+            # ERL from smoothed powers (block ratios are biased by pauses:
+            # the echo of a burst outlasts it).
+            self._srin = np.where(single, 0.98 * self._srin + 0.02 * f.block_rin, self._srin)
+            self._secho = np.where(single, 0.98 * self._secho + 0.02 * block_echo, self._secho)
+            self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
         if not cancel.all():
             out = np.where(cancel[:, None], out, d)
         np.rint(out, out=out)

@@ -45,6 +45,9 @@ FRAME: Final = 160  # comfort noise hop; frames are 2 * FRAME long
 _WIN: Final = np.sqrt(np.hanning(2 * FRAME + 1)[:-1]).astype(np.float32)
 _QUANT: Final = 10 ** (-30 / 10)  # G.711 quantisation noise relative to the echo
 _MARGIN: Final = 16.0  # caller present: error 12 dB above what is expected
+SEG: Final = 160  # samples per NLP decision (at most one block: shorter calls decide per call)
+CALLER_HOLD: Final = 160  # samples (20 ms) the NLP stays open after a caller
+_UP: Final = 4.0  # samples of the ramp up to the caller
 _FAR_HANG: Final = 0.15  # s the NLP stays armed after the far end stops
 _PHASES: Final = np.exp(2j * np.pi * np.random.default_rng(0x9168).random((509, FRAME + 1))).astype(np.complex64)
 
@@ -61,6 +64,7 @@ class Nlp:
         self.caller = np.zeros(c, bool)
         self._gain = np.ones(c, np.float32)
         self._far_hang = np.zeros(c, np.int32)
+        self._hold = np.zeros(c, np.int32)
         # Background estimate.
         self._frame = np.zeros((c, 2 * FRAME), np.float32)
         self._fpos = 0
@@ -75,7 +79,7 @@ class Nlp:
         self._cn_queue = np.zeros((c, 0), np.float32)
 
     def reset(self, mask: BoolArray) -> None:
-        for a in (self.erle_db, self._far_hang, self._frame, self._bg, self._bg_seen,
+        for a in (self.erle_db, self._far_hang, self._hold, self._frame, self._bg, self._bg_seen,
                   self._cn_tail):
             a[mask] = 0
         self._gain[mask] = 1
@@ -113,20 +117,39 @@ class Nlp:
         if e2 is None:
             e2 = err * err
         y2 = echo_est * echo_est
-        e_pow = np.mean(e2, axis=1)
-        y_pow = np.mean(y2, axis=1)
         self._far_hang = np.where(far_active, int(_FAR_HANG * samples_per_s),
                                   np.maximum(self._far_hang - n, 0)).astype(np.int32)
         armed = self._far_hang > 0
         bg = self.background
-        expected = y_pow * (10 ** (-np.maximum(self.erle_db, 0) / 10) + _QUANT)
-        self.caller = double_talk | (e_pow > _MARGIN * (expected + bg) + 1.0)
-        self.active = enabled & armed & ~self.caller
+        resid = 10 ** (-np.maximum(self.erle_db, 0) / 10) + _QUANT
+        # Decisions per SEG samples of the call, held CALLER_HOLD after the
+        # caller was last seen (a digit's or a word's fading tail stays under
+        # the threshold).  Shorter segments let more residual echo through
+        # (the 20 ms power is the steadier test on a real line).
+        starts = np.arange(0, n, SEG)
+        lens = np.diff(np.append(starts, n)).astype(np.float32)
+        e_seg = np.add.reduceat(e2, starts, axis=1) / lens
+        y_seg = np.add.reduceat(y2, starts, axis=1) / lens
+        seen = double_talk[:, None] | (e_seg > _MARGIN * (y_seg * resid[:, None] + bg[:, None]) + 1.0)
+        gain = np.empty_like(err)
+        any_caller = np.zeros(self.channels, bool)
+        for j, a in enumerate(starts):
+            m = int(lens[j])
+            self._hold = np.where(seen[:, j], CALLER_HOLD, np.maximum(self._hold - m, 0))
+            caller = self._hold > 0
+            any_caller |= caller
+            active = enabled & armed & ~caller
+            target = np.where(active, 0.0, 1.0).astype(np.float32)
+            # Up at once (a caller's first syllable or digit is not cut),
+            # down over the segment (no click into the comfort noise).
+            up = np.minimum(1.0, np.arange(1, m + 1, dtype=np.float32) / _UP)
+            down = np.arange(1, m + 1, dtype=np.float32) / m
+            ramp = np.where((target > self._gain)[:, None], up[None, :], down[None, :])
+            gain[:, a:a + m] = self._gain[:, None] + (target - self._gain)[:, None] * ramp
+            self._gain = target
+        self.caller = any_caller
+        self.active = active
         self._learn_background(err, e2, y2)
-        target = np.where(self.active, 0.0, 1.0).astype(np.float32)
-        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
-        gain = self._gain[:, None] + (target - self._gain)[:, None] * ramp
-        self._gain = target
         if not (gain < 1).any():
             return err.copy()
         out = err * gain
