@@ -314,11 +314,11 @@ class SwitchRig(Rig):
         def text(*a: Any, **k: Any) -> str:
             return real(*a, **k).replace('switchtype = "ni2"', f'switchtype = "{switch}"')
 
-        rigmod.config_text = text  # type: ignore[assignment]
+        rigmod.config_text = text
         try:
             super().__init__(tmp, peer, **kw)
         finally:
-            rigmod.config_text = real  # type: ignore[assignment]
+            rigmod.config_text = real
         self.pbx.pri.close()
         self.pbx.pri = LibPri(Node.NETWORK, Switch[switch.upper()])
         self.pbx.pri.set_timer("T200", 200)
