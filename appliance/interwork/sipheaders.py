@@ -9,6 +9,9 @@ What, and the clause each follows:
   provided); an unscreened number goes in From only, as Q.1912.5 s6.1.1 does.
 - redirection: Diversion (RFC 5806) or History-Info (RFC 7044) with the RFC
   4458 `cause=` URI parameter on the retargeted entry, or both, or neither.
+  The diversion count travels in Diversion's `counter` (the entries' counters
+  add up to it) and comes back as their sum, or as the number of retargeted
+  History-Info entries (capped at 15, ECMA-174's diversionCounter range).
 - user-user: User-to-User (RFC 7433) with encoding=hex, purpose=isdn-uui and
   content=isdn-uui (RFC 7434 s5, s6); the hex data starts with the Q.931
   protocol discriminator octet, so it survives both ways.
