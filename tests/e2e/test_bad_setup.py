@@ -54,17 +54,7 @@ CASES = {
 }
 
 
-CC_DEFECT = pytest.mark.xfail(strict=True, reason=(
-    "appliance/isdn/cc (not this part's): a SETUP whose channel identification is invalid "
-    "or out of sequence is logged ('protocol error, cause 100: SETUP: IE 0x18 not "
-    "understood') and then dispatched without a channel; nothing is sent back, so the "
-    "PBX waits for T303.  cc/wire.py MANDATORY lists only BearerCapability for SETUP, "
-    "while on a PRI channel identification is mandatory network-to-user (Q.931 3.1.14, "
-    "5.8.6.1/5.8.6.2: RELEASE COMPLETE 96/100)"))
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=CC_DEFECT) if "channel identification" in c else c for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_bad_setup_is_refused_with_release_complete(tmp_path: Path, case: str) -> None:
     data, causes = CASES[case]
     async def body() -> tuple[Rig, list[str]]:

@@ -38,6 +38,7 @@ from appliance.isdn.errors import Q931Error
 from appliance.isdn.q931 import Message, decode_message
 from appliance.isdn.q931.codes import CallStateValue as S
 from appliance.isdn.q931.codes import RestartClass, ServiceStatus
+from appliance.isdn.q931.ies import ChannelId
 
 _CALL_MESSAGES = frozenset(e.value for e in Ev if e.kind == "message")
 _MAX_CREF = 0x7FFF  # two-octet call reference on a PRI (Q.931 4.3)
@@ -216,12 +217,26 @@ class Controller:
         self.emit(E.ProtocolError(call.call_id, cause, f"{msg.mt} in state {call.state.value}",
                                   msg))
 
+    def _channel_error(self, msg: Msg) -> tuple[int, int] | None:
+        """Q.931 3.1.14: channel identification is mandatory in a SETUP from the network
+        (user side here); from the user it is optional, but one that is present and
+        cannot be read is a content error either way (5.8.6.2: 100; missing 5.8.6.1: 96)."""
+        if msg.channel is not None:
+            return None
+        unreadable = any(ie == ChannelId.ID for ie, _ in msg.ie_errors)
+        if unreadable:
+            return ChannelId.ID, int(C.INVALID_IE_CONTENTS)
+        if not self.network:
+            return ChannelId.ID, int(C.MANDATORY_IE_MISSING)
+        return None
+
     def _rx_unknown_cref(self, msg: Msg, now: float) -> None:
         """Q.931 5.8.3.2: messages whose call reference names no call here."""
         reply = Msg  # answers go back on the same reference, flag inverted
         if msg.mt == "SETUP" and msg.from_originator:
-            if msg.mandatory_error is not None:  # Q.931 5.8.6: RELEASE COMPLETE, 96/100
-                ie, cause = msg.mandatory_error
+            error = msg.mandatory_error or self._channel_error(msg)
+            if error is not None:  # Q.931 5.8.6: RELEASE COMPLETE, 96/100
+                ie, cause = error
                 self.send(reply("RELEASE_COMPLETE", msg.cref, False, cause=cause))
                 self.emit(E.ProtocolError(None, cause, f"SETUP: mandatory IE 0x{ie:02x}", msg))
                 return

@@ -327,6 +327,35 @@ def test_mandatory_ie_errors_q931_5_8_6() -> None:
     assert [(m.mt, m.cause, m.cref) for m in out.messages] == [("STATUS", 96, 0)]
 
 
+def test_setup_channel_identification_q931_3_1_14() -> None:
+    """Mandatory from the network (user side refuses with 96 when absent, 100 when it
+    cannot be read); optional from the user (the network hunts), 100 when unreadable."""
+    p = Pair(Variant.NI2)
+    p.up()
+    bc = bytes([0x04, 0x03, 0x80, 0x90, 0xA2])  # speech, 64 kbit/s, u-law
+    called = bytes([0x70, 0x02, 0x81, 0x31])
+    # network -> user, no channel identification: RELEASE COMPLETE 96, no call
+    out = p.user.ctl.receive_bytes(bytes([8, 2, 0x00, 0x21, 0x05]) + bc + called, p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE_COMPLETE", 96)]
+    assert not p.user.ctl.calls()
+    assert not p.user.of(E.IncomingCall)
+    # network -> user, channel identification truncated (octet 3.2 promised): 100
+    trunc = bytes([0x18, 0x02, 0xA9, 0x03])
+    out = p.user.ctl.receive_bytes(bytes([8, 2, 0x00, 0x22, 0x05]) + bc + trunc + called,
+                                   p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE_COMPLETE", 100)]
+    assert not p.user.ctl.calls()
+    # user -> network with the same unreadable IE: 100 as well
+    out = p.net.ctl.receive_bytes(bytes([8, 2, 0x00, 0x23, 0x05]) + bc + trunc + called,
+                                  p.now)
+    assert [(m.mt, m.cause) for m in out.messages] == [("RELEASE_COMPLETE", 100)]
+    assert not p.net.ctl.calls()
+    # user -> network without one: accepted, the network picks the channel
+    out = p.net.ctl.receive_bytes(bytes([8, 2, 0x00, 0x24, 0x05]) + bc + called, p.now)
+    assert "RELEASE_COMPLETE" not in [m.mt for m in out.messages]
+    assert len(p.net.ctl.calls()) == 1
+
+
 def test_hunting_is_configurable_per_side() -> None:
     from appliance.isdn.cc.channels import Hunting
     p = Pair(Variant.EUROISDN_E1, user={"hunting": Hunting.ROUND_ROBIN_DESCENDING},
