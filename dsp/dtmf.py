@@ -249,6 +249,13 @@ class DtmfDetector:
         self._gap[channel] = 0
 
     @property
+    def candidates(self) -> npt.NDArray[np.bool_]:
+        """Channels whose latest analysis window passed every check (a digit may be starting:
+        not yet the `min_frames` Q.24 needs), or with a digit in progress.  A gateway can mute
+        the tone toward the far end on this and un-mute if no digit is confirmed."""
+        return np.asarray((self._cand >= 0) | (self._digit >= 0))
+
+    @property
     def position(self) -> int:
         """Absolute position of the next sample to be processed."""
         return self._pos + self._pending.shape[1]

@@ -137,6 +137,11 @@ class SpanEngine:
         self.t_write = self.t_tick
         self._groups: list[tuple[int, Codec, int, npt.NDArray[np.intp], list[Stream]]] = []
         self._transparent = np.zeros(channels, dtype=bool)
+        # in-band DTMF muting toward SIP: rows with a digit detected, or a detector window that
+        # may start one (un-muted again when no digit follows), on rows that mute (spec.dtmf_mute)
+        self._mute_ok = np.zeros(channels, dtype=bool)
+        self._digit_on = np.zeros(channels, dtype=bool)
+        self._mute = np.zeros(channels, dtype=bool)
         self._pending_lat: dict[int, deque[tuple[int, float]]] = {}
         self.events: list[Event] = []
         self.ticks = 0
@@ -163,6 +168,7 @@ class SpanEngine:
             ec.set_enabled(i, s.echo_canceller)
         if self.det is not None:
             self.det.reset(ch)
+        self._digit_on[ch] = self._mute[ch] = False
         self._regroup()
 
     def close(self, ch: int) -> Stream | None:
@@ -170,6 +176,7 @@ class SpanEngine:
         self.streams[ch] = None
         self.jb.close(ch)
         self.gen.reset(ch)
+        self._digit_on[ch] = self._mute[ch] = False
         self._playing.discard(ch)
         self.set_tone(ch, None)
         self._pending_lat.pop(ch, None)
@@ -194,6 +201,9 @@ class SpanEngine:
     def _regroup(self) -> None:
         groups: dict[tuple[int, Codec, int], list[int]] = {}
         for ch, st in enumerate(self.streams):
+            self._mute_ok[ch] = st is not None and st.spec.dtmf_mute and st.spec.dtmf_detect
+            if not self._mute_ok[ch]:
+                self._mute[ch] = False
             self._transparent[ch] = False
             if st is not None:
                 groups.setdefault((st.spec.ptime, st.spec.codec, ch % self.phases), []).append(ch)
@@ -570,6 +580,7 @@ class SpanEngine:
             self.cpu_dtmf += time.thread_time() - c0
             for ev in found:
                 self._detected(ev)
+            np.logical_and(self.det.candidates | self._digit_on, self._mute_ok, out=self._mute)
 
     def _packets(self, p: int, codec: Codec, rows: npt.NDArray[np.intp], sts: list[Stream], start: int,
                  out: list[tuple[Stream, bytes]], now: float, late: int) -> None:
@@ -580,9 +591,9 @@ class SpanEngine:
         else:
             idx = (self._ar[:p] + a) % ACC
             seg = self.acc[np.ix_(rows, idx)]
-        mute = [i for i, st in enumerate(sts) if st.dtmf_digit is not None and st.spec.dtmf_mute]
-        if mute:
-            seg[mute] = 0  # the in-band digit is not sent toward SIP while it lasts
+        mute = self._mute[rows]
+        if mute.any():
+            seg[mute] = 0  # the in-band digit (or a window that may start one) is not sent toward SIP
         codes = g711.ulaw_encode(seg) if codec is Codec.PCMU else g711.alaw_encode(seg)
         tr = self._transparent[rows]
         if tr.any():
@@ -640,6 +651,7 @@ class SpanEngine:
         if st is None or not st.spec.dtmf_detect:
             return
         start = ev.kind.value == "start"
+        self._digit_on[ev.channel] = start
         if start:
             st.dtmf_digit = ev.digit
             st.dtmf_duration = None

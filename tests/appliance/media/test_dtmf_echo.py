@@ -79,3 +79,29 @@ def test_the_echo_would_hide_digits_without_the_canceller() -> None:
     prompt's echo (ERL 6 dB) makes digits go missing or split."""
     with pytest.raises(AssertionError):
         _run("d2", 6.0, 60, echo=False)
+
+
+@pytest.mark.parametrize("onset", [0, 20, 60, 100, 140])
+def test_dtmf_mute_leaks_at_most_one_window_of_tone(onset: int) -> None:
+    """Muting starts on the detector's first good window (not the Q.24 confirmation 20 ms
+    later): at most about 31 ms of a digit's tone reaches SIP as audio (it was 33-50 ms when
+    muting waited for the digit), with nothing added to the audio path's delay."""
+    hs = Harness()
+    digit = np.concatenate([np.zeros(2400 + onset), dtmf_tone("5", 960, -10.0), np.zeros(4000)])
+    hs.run(len(digit) // B, lambda k, prev: digit[k * B : (k + 1) * B])
+    leaked_ms = np.sum(np.abs(hs.audio_out()) > 300) / 8.0
+    assert 5.0 < leaked_ms <= 32.0
+    assert [p.payload_type for p in hs.out].count(101) >= 3
+
+
+def test_speech_is_not_muted_by_the_early_dtmf_mute() -> None:
+    """Speech and music whose windows never pass the detector's checks go out unchanged with
+    muting on: the early mute costs no talk-off dropouts on them."""
+    sigs = [speech_like(6.0, s, level_dbov=-15.0) for s in range(3)]
+    for sig in sigs:
+        outs = []
+        for mute in (False, True):
+            hs = Harness(echo=False, dtmf_mute=mute)
+            hs.run(len(sig) // B, lambda k, prev, x=sig: x[k * B : (k + 1) * B])
+            outs.append([bytes(p.payload) for p in hs.out])
+        assert outs[0] == outs[1]
