@@ -4,7 +4,8 @@ with libpri as the PBX and sipp as the SIP peer.
 
 SIP side: the CANCEL / BYE sipp received, header by header, byte for byte.  ISDN side:
 libpri's HANGUP cause, and libpri's own decoding (Q.931 dump) of the cause IE's location.
-CTI: the call.ended event's cause with its location and diagnostics.
+CTI: the call.ended event's cause with its location and diagnostics (diagnostics and
+locations other than 1 from our own Q.931 codec as the PBX: libpri sends neither).
 """
 
 from __future__ import annotations
@@ -195,3 +196,44 @@ def test_pbx_busy_to_sip_486_with_reason(tmp_path: Path) -> None:
     resp = headers_of(sip_message(res.messages, "SIP/2.0 486"))
     assert resp["reason"] == ['Q.850;cause=17;text="User busy";location=LPN']
     assert ended(events)["cause_fact"] == {"value": 17, "location": 1, "diagnostics": ""}
+
+
+def test_pbx_cause_location_and_diagnostics_to_sip_and_cti(tmp_path: Path) -> None:
+    """libpri's cause IE has no diagnostics (and always location 1 here), so the PBX is
+    our own Q.931 codec (`tests.e2e.codec_pbx`): DISCONNECT cause 1, location 4 (public
+    network serving the remote user), diagnostics 0x81 (condition: permanent, Q.850
+    2.2.6.1) -> 404 with Reason ...;location=RLN; CTI keeps the diagnostics."""
+    from appliance.isdn.q931 import MessageType as M
+    from appliance.isdn.q931.ies import Cause, ChannelId
+    from appliance.isdn.q931.messages import message
+
+    scen = uac_scenario(tmp_path, [], final=404)
+
+    async def run() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+        async with Rig(tmp_path, ("127.0.0.1", 9), far="codec") as rig:
+            events = record_events(rig)
+            uac = Sipp(tmp_path / "sipp", scen, remote=rig.sip_address, service="2001",
+                       timeout_s=20)
+            try:
+                pbx = rig.pbx
+                await wait_for(lambda: "SETUP" in pbx.names(), 20, "SETUP at the PBX")
+                setup = pbx.last("SETUP")
+                chan = setup.get(ChannelId)
+                assert chan is not None
+                cr = setup.call_ref
+                pbx.send(message(M.CALL_PROCEEDING, cr, True, ChannelId(channels=chan.channels)))
+                pbx.send(message(M.DISCONNECT, cr, True,
+                                 Cause(1, location=4, diagnostics=b"\x81")))
+                await wait_for(lambda: "RELEASE" in pbx.names(), 20, "RELEASE at the PBX")
+                pbx.send(message(M.RELEASE_COMPLETE, cr, True))
+                res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 20)
+                assert res.ok(), res.errors + res.messages[-3000:]
+                await wait_for(rig.idle, 20, "every channel idle")
+            finally:
+                uac.kill()
+            return res, events
+
+    res, events = asyncio.run(run())
+    resp = headers_of(sip_message(res.messages, "SIP/2.0 404"))
+    assert resp["reason"] == ['Q.850;cause=1;text="Unallocated number";location=RLN']
+    assert ended(events)["cause_fact"] == {"value": 1, "location": 4, "diagnostics": "81"}
