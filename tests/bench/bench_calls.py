@@ -32,6 +32,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +223,10 @@ async def _load(rig: MultiRig, tmp: Path, uas: Sipp) -> dict[str, Any]:
     m = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", res.stdout)
     uac_failed = int(m.group(1)) if m else (0 if res.ok() else LOAD_OUT)
     pbx_out = [r for r in recs if r["out"]]
-    bad_in = sum(1 for r in pbx_out if not r["answered"] or r["cause"] != 16)
+    bad = [r for r in pbx_out if not r["answered"] or r["cause"] != 16]
+    bad_in = len(bad)
+    why = Counter(("answered" if r["answered"] else "not answered") + f", cause {r['cause']}"
+                  for r in bad)
     return {"full": full, "ramp_s": t_full - t0, "held_min": held_min,
             "at_full": st_full["answered_live"], "at_end": st_hold["answered_live"],
             "failed_in": bad_in + LOAD_IN - len(pbx_out), "failed_out": uac_failed,
@@ -232,7 +236,7 @@ async def _load(rig: MultiRig, tmp: Path, uas: Sipp) -> dict[str, Any]:
             "cpu": cpu, "load": (load0, load1), "kept": _kept_up(ms0, ms1),
             "heard": len(heard), "jb": jb, "idle": idle,
             "gateway_idle": rig.gateway_idle(), "pbx_busy": sum(len(v) for v in busy.values()),
-            "uac_rc": res.rc}
+            "uac_rc": res.rc, "why": dict(why)}
 
 
 async def _status_at(rig: MultiRig, key: str, n: int) -> bool:
@@ -344,7 +348,8 @@ def run() -> list[Table]:
                "behind the span clocks (bench/results/media.md: the full plane needs about "
                "1.4 cores at 240 calls on this machine).",
                "the SIP side is sipp: its UAS and UAC echo RTP (-rtp_echo, one port each), "
-               "C code, so its CPU is small; the PBXs are Python + libpri."],
+               "C code, so its CPU is small; the PBXs are Python + libpri.",
+               f"failed PBX -> SIP calls by outcome at the PBX: {load['why'] or 'none'}"],
         targets=[f"{'PASS' if load['held_min'] >= total else 'FAIL'} {load['held_min']} >= "
                  f"{total} calls held for {LOAD_HOLD_S:.0f} s",
                  f"{'PASS' if load['failed_in'] + load['failed_out'] == 0 else 'FAIL'} "
