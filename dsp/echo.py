@@ -184,7 +184,8 @@ class EchoCanceller:
         use = self._fore.use
         # A model clearly worse than none (an opened echo path): send Sin.
         e2 = err * err
-        worse = (f.trained > 25) & (np.mean(e2, axis=1) > np.mean(d * d, axis=1) * 2.0 + 1.0)
+        e_sum = np.einsum("ij->i", e2)
+        worse = (f.trained > 25) & (e_sum > np.einsum("ij,ij->i", d, d) * 2.0 + n)
         if worse.any():
             err = np.where(worse[:, None], d, err)
             e2 = err * err

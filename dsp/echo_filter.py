@@ -77,7 +77,13 @@ _SILENCE_BLOCK_POWER: Final = (_DBM0_RMS * 10 ** (-55 / 20)) ** 2
 
 
 def _power(x: C64) -> F32:
-    return (x.real * x.real + x.imag * x.imag).astype(np.float32)
+    out: F32 = np.square(x.real)
+    out += np.square(x.imag)
+    return out
+
+
+def _meansq(x: F32) -> F32:
+    return np.einsum("ij,ij->i", x, x) / np.float32(x.shape[1])  # type: ignore[no-any-return]
 
 
 def _rfft(x: F32) -> C64:
@@ -257,10 +263,10 @@ class AdaptiveFilter:
         xw = self._xh[i:i + k]
         pw = self._ph[i:i + k]
         e = self._ecur
-        self.block_sin = np.mean(self._dcur * self._dcur, axis=1)
-        self.block_err = np.mean(e * e, axis=1)
-        self.block_echo = np.mean(self._ycur * self._ycur, axis=1)
-        self.block_rin = np.mean(self._xcur * self._xcur, axis=1)
+        self.block_sin = _meansq(self._dcur)
+        self.block_err = _meansq(e)
+        self.block_echo = _meansq(self._ycur)
+        self.block_rin = _meansq(self._xcur)
         self.blocks_done += 1
 
         far_active = self._pm[i:i + k].max(axis=0) > _SILENCE_BIN_POWER
@@ -339,10 +345,12 @@ class AdaptiveFilter:
         self._cxe[:, fresh] = 0
         self._cxx[:, fresh] = 0
         self._cee[fresh] = 0
-        m = suspect.astype(np.float32)
-        self._cxe += np.conj(xw) * (ef * m[:, None])[None]
-        self._cxx += pw * m[None, :, None]
-        self._cee += _power(ef) * m[:, None]
+        # Suspect channels only (a path change or a caller: few at once).
+        rows = np.flatnonzero(suspect)
+        er = ef[rows]
+        self._cxe[:, rows] += np.conj(xw[:, rows]) * er[None]
+        self._cxx[:, rows] += pw[:, rows]
+        self._cee[rows] += _power(er)
         ready = self._bad >= PATH_BLOCKS
         if not ready.any():
             return

@@ -38,10 +38,21 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft as sfft
 
-from dsp.echo_filter import BLOCK, AdaptiveFilter
+from dsp.echo_filter import (
+    _SILENCE_BIN_POWER,
+    BLOCK,
+    BOOT,
+    MU_MIN,
+    AdaptiveFilter,
+    _irfft,
+    _meansq,
+    _power,
+    _rfft,
+)
 
 F32 = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+C64 = npt.NDArray[np.complex64]
 
 FORE_TAPS: Final = BLOCK  # one partition
 FORE_MU: Final = 0.7
@@ -66,8 +77,7 @@ class Foreground:
     def __init__(self, bg: AdaptiveFilter) -> None:
         c = bg.channels
         self.bg = bg
-        self.f = AdaptiveFilter(c, FORE_TAPS, FORE_MU, FORE_PSMOOTH, FORE_TAU)
-        self.f.follow = bg
+        self.f = ShortFilter(c, bg)
         # Rin history: written forward, moved back only when full, so a
         # call costs no shift of the whole tail.
         self._hlen = bg.taps + BLOCK
@@ -90,7 +100,7 @@ class Foreground:
 
     def reset(self, mask: BoolArray) -> None:
         self.f.reset(mask)
-        self._saved[:, :, mask] = 0
+        self._saved[:, mask] = 0
         self._dt[mask] = False
         self._hist[mask] = 0
         self.delay[mask] = 0
@@ -142,8 +152,11 @@ class Foreground:
         bg, f = self.bg, self.f
         restart = bg.age < self._age
         if restart.any():
+            # The background saw a new echo path: the foreground's step
+            # schedule restarts too (wherever the new path lies).
             bg.corr[:, restart] = 0
             self._next[restart] = EST_BLOCKS
+            f.age[restart] = 0
         self._age = bg.age.copy()
         bg.corr_on = bg.age < YOUNG
         # Double talk is seen a block or two after it starts (a syllable
@@ -152,7 +165,7 @@ class Foreground:
         onset = bg.double_talk & ~self._dt
         self._dt = bg.double_talk.copy()
         if onset.any():
-            f.w[:, onset] = self._saved[(self._slot + 1) % ROLLBACK][:, onset]
+            f.w[onset] = self._saved[(self._slot + 1) % ROLLBACK][onset]
         self._slot = (self._slot + 1) % ROLLBACK
         np.copyto(self._saved[self._slot], f.w)
         # The choice is made in single talk only: in double talk both
@@ -191,8 +204,80 @@ class Foreground:
             mask = np.zeros(bg.channels, bool)
             mask[rows[moved]] = True
             self.f.reset(mask)
-            self._saved[:, :, mask] = 0
+            self._saved[:, mask] = 0
             self._efg[mask] = self._ebg[mask] * 4 + 1.0
             self.use[mask] = False
             self.delay[rows[moved]] = new[moved]
         self.located[rows] = True
+
+
+class ShortFilter:
+    """The foreground itself: a one-partition (``FORE_TAPS``) block FDAF, lean.
+
+    Same algorithm as ``dsp.echo_filter.AdaptiveFilter`` with K = 1 (FFT
+    2P, normalisation per bin by the smoothed input power, step schedule
+    falling as 1/n to MU_MIN, partition constrained every block), without
+    its detectors: double talk and the narrow-band guard are ``bg``'s.
+    ``filter`` takes at most the rest of the current block.
+    """
+
+    def __init__(self, channels: int, bg: AdaptiveFilter) -> None:
+        c, f = channels, BLOCK + 1
+        self.bg = bg
+        self.w = np.zeros((c, f), np.complex64)
+        self._p = np.zeros((c, f), np.float32)
+        self._x = np.zeros((c, 2 * BLOCK), np.float32)  # previous block, current block
+        self._d = np.zeros((c, BLOCK), np.float32)
+        self._e = np.zeros((c, 2 * BLOCK), np.float32)  # zeros, current block's error
+        self._y = np.zeros((c, BLOCK), np.float32)
+        self.pos = 0
+        self.blocks_done = 0
+        self.adapt = np.ones(c, bool)
+        self.age = np.zeros(c, np.float32)
+        self.block_err = np.zeros(c, np.float32)
+        self.block_echo = np.zeros(c, np.float32)
+
+    def reset(self, mask: BoolArray) -> None:
+        for a in (self.w, self._p, self._x, self._d, self._e, self._y, self.age,
+                  self.block_err, self.block_echo):
+            a[mask] = 0
+
+    def filter(self, x: F32, d: F32) -> tuple[F32, F32]:
+        """(error, echo estimate) of ``x``/``d`` (channels, m), m <= BLOCK - pos."""
+        a, m = self.pos, x.shape[1]
+        cur = self._x[:, BLOCK:]
+        cur[:, a:a + m] = x
+        if a + m < BLOCK:
+            cur[:, a + m:] = 0  # the future: a causal filter never looks at it
+        xf = _rfft(self._x)
+        y = _irfft(xf * self.w)[:, BLOCK + a:BLOCK + a + m]
+        e = d - y
+        self._y[:, a:a + m] = y
+        self._e[:, BLOCK + a:BLOCK + a + m] = e
+        self.pos = a + m
+        if self.pos == BLOCK:
+            self._adapt(xf)
+            self._x[:, :BLOCK] = cur
+            self.pos = 0
+        return e, y
+
+    def _adapt(self, xf: C64) -> None:
+        bg = self.bg
+        self.blocks_done += 1
+        p = _power(xf)
+        p = np.maximum(p, FORE_PSMOOTH * self._p + (1 - FORE_PSMOOTH) * p)
+        self._p = p
+        self.block_err = _meansq(self._e[:, BLOCK:])
+        self.block_echo = _meansq(self._y)
+        learn = (p.mean(axis=1) > _SILENCE_BIN_POWER) & ~bg.double_talk
+        self.age += learn
+        on = self.adapt & learn & ~bg.narrowband
+        if not on.any():
+            return
+        mu = np.maximum(MU_MIN, FORE_MU / (1.0 + np.maximum(self.age - BOOT, 0.0) / FORE_TAU))
+        mu = (mu * on).astype(np.float32)
+        step = (mu[:, None] / (p + _SILENCE_BIN_POWER * 1e-2)) * _rfft(self._e)
+        self.w += np.conjugate(xf) * step
+        wt = _irfft(self.w)
+        wt[:, BLOCK:] = 0
+        self.w = _rfft(wt)

@@ -70,6 +70,10 @@ class Nlp:
         self._fpos = 0
         self._bg = np.zeros((c, FRAME + 1), np.float32)
         self._bg_seen = np.zeros(c, np.float32)
+        # Caches of the background's power and comfort noise magnitudes
+        # (it changes once per frame).
+        self._bg_pow: F32 | None = None
+        self._cn_mag: F32 | None = None
         self._floor = np.full(c, 1e9, np.float32)
         self._quiet = np.ones(c, bool)
         self._fecho = np.zeros(c, np.float32)
@@ -90,12 +94,15 @@ class Nlp:
         self.active[mask] = False
         self.caller[mask] = False
         self._cn_queue[mask] = 0
+        self._bg_pow = None
+        self._cn_mag = None
 
     @property
     def background(self) -> F32:
         """Mean power (16-bit scale) of the background estimate per channel."""
-        out: F32 = (self._bg.sum(axis=1) * 2 / (2 * FRAME * FRAME)).astype(np.float32)
-        return out
+        if self._bg_pow is None:
+            self._bg_pow = (self._bg.sum(axis=1) * 2 / (2 * FRAME * FRAME)).astype(np.float32)
+        return self._bg_pow
 
     def learn_erle(self, sin_pow: F32, err_pow: F32, single_talk: BoolArray) -> None:
         """Track the canceller's ERLE (dB) over completed blocks of far-end single talk.
@@ -195,6 +202,8 @@ class Nlp:
         # Never above the floor: an estimate learnt too early comes down.
         high = self._bg.sum(axis=1) > 2.0 * self._floor + 1.0
         self._bg[high] *= 0.95
+        self._bg_pow = None
+        self._cn_mag = None
 
     def _comfort_noise(self, n: int) -> F32:
         while self._cn_queue.shape[1] < n:
@@ -203,7 +212,9 @@ class Nlp:
             rows = self._rng.integers(0, _PHASES.shape[0], self.channels)
             shift = int(self._rng.integers(0, FRAME + 1))
             phase = np.roll(_PHASES[rows], shift, axis=1)
-            mag = np.sqrt(self._bg * 2.0, dtype=np.float32)
+            if self._cn_mag is None:
+                self._cn_mag = np.sqrt(self._bg * 2.0, dtype=np.float32)
+            mag = self._cn_mag
             frame = sfft.irfft(mag * phase, n=2 * FRAME, axis=1, workers=1) * _WIN
             hop = frame[:, :FRAME] + self._cn_tail
             self._cn_tail = frame[:, FRAME:]
