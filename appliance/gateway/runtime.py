@@ -496,7 +496,10 @@ class GatewayPart:
                 if "answered" in ctx.marks:
                     self.answer_ms.append((now - ctx.marks["answered"]) * 1000)
             elif isinstance(a, B.IsdnDisconnectReq):
-                out = ctl.disconnect(cid, now, a.cause.value)
+                # the SIP side's Reason location (RFC 8606) kept; 0 (user, also the
+                # default of a mapped status) leaves call control's own location
+                out = ctl.disconnect(cid, now, a.cause.value,
+                                     location=a.cause.location or None)
             else:
                 out = ctl.release(cid, now, a.cause)
             self._isdn(sp, out)

@@ -106,9 +106,9 @@ def test_response_reason_overrides_rfc3398_table(tmp_path: Path) -> None:
     disc = dumps_of(log, "DISCONNECT")
     assert disc and "Cause: Call Rejected (21)" in disc[0], log[-3000:]
     assert ended(events)["cause_fact"]["value"] == 21
-    # the location the SIP peer gave stays in the call's CTI facts; toward the PBX the
-    # gateway's own DISCONNECT says location 0 (user: the gateway's call control puts
-    # its own location in every cause IE it sends, appliance/isdn/cc/wire.py)
+    # the location the SIP peer gave (RLN) goes on to the PBX in the cause IE and stays
+    # in the call's CTI facts
+    assert "Location: Public network serving the remote user (4)" in disc[0], disc[0]
     assert ended(events)["cause_fact"]["location"] == 4
 
 
@@ -188,6 +188,7 @@ def test_sip_bye_reason_cause_reaches_pbx(tmp_path: Path) -> None:
     assert hangups and hangups[0].cause == 31
     assert ended(events)["cause_fact"]["value"] == 31
     assert ended(events)["cause_fact"]["location"] == 2  # LN: public network, local user
+    assert "Location: Public network serving the local user (2)" in disc[0], disc[0]
 
 
 def test_pbx_busy_to_sip_486_with_reason(tmp_path: Path) -> None:

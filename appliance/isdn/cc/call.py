@@ -76,8 +76,13 @@ class Call:
     cause: int | None = None  # the cause of our DISCONNECT/RELEASE
     release_msg: Msg | None = None
     far_cause: int | None = None  # cause the far end gave
+    # Q.850 location for our causes when the clearing came from elsewhere (interworking:
+    # the SIP side's Reason location, RFC 8606); None: this side's own location
+    cause_location: int | None = None
 
     def msg(self, mt: str, **kw: Any) -> Msg:
+        if kw.get("cause") is not None and self.cause_location is not None:
+            kw.setdefault("cause_location", self.cause_location)
         return Msg(mt, self.cref, self.ours, **kw)
 
 

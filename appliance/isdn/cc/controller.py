@@ -321,15 +321,29 @@ class Controller:
         return self._request(call_id, Ev.REQ_CONNECT, now, ies=ies)
 
     def disconnect(self, call_id: int, now: float, cause: int = C.NORMAL_CALL_CLEARING, *,
-                   inband: bool = False, ies: tuple[object, ...] = ()) -> E.Output:
-        """Clear (or refuse, before answering) a call with `cause` (Q.931 5.3)."""
+                   inband: bool = False, ies: tuple[object, ...] = (),
+                   location: int | None = None) -> E.Output:
+        """Clear (or refuse, before answering) a call with `cause` (Q.931 5.3).
+
+        `location` (Q.850 2.2.5, 0-15) is where the clearing came from when it is not
+        this side (a SIP Reason's RFC 8606 location); by default this side's own."""
+        self._set_location(call_id, location)
         return self._request(call_id, Ev.REQ_DISCONNECT, now, cause=int(cause),
                              inband=inband, ies=ies)
 
-    def release(self, call_id: int, now: float, cause: int | None = None) -> E.Output:
+    def release(self, call_id: int, now: float, cause: int | None = None, *,
+                location: int | None = None) -> E.Output:
         """Finish clearing after `Disconnected` with in-band tones, or refuse a call."""
+        self._set_location(call_id, location)
         kw: dict[str, Any] = {} if cause is None else {"cause": int(cause)}
         return self._request(call_id, Ev.REQ_RELEASE, now, **kw)
+
+    def _set_location(self, call_id: int, location: int | None) -> None:
+        if location is None:
+            return
+        if not 0 <= location <= 15:
+            raise ValueError(f"Q.850 location {location} is not 0..15")
+        self.call_by_id(call_id).cause_location = location
 
     def notify(self, call_id: int, now: float, *, ies: tuple[object, ...] = ()) -> E.Output:
         return self._request(call_id, Ev.REQ_NOTIFY, now, ies=ies)

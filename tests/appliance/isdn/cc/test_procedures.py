@@ -356,6 +356,31 @@ def test_setup_channel_identification_q931_3_1_14() -> None:
     assert len(p.net.ctl.calls()) == 1
 
 
+def test_clearing_cause_location_given_by_the_caller_q850_2_2_5() -> None:
+    """An interworked clearing keeps where it came from (RFC 8606 location from SIP):
+    the location reaches the far end's decoded cause IE; without one, the side's own."""
+    for variant in (Variant.NI2, Variant.QSIG):
+        p = Pair(variant)
+        p.up()
+        cid, ncid = _active(p)
+        p.do(p.user, "disconnect", cid, 21, location=4)
+        disc = p.net.last(E.Disconnected)
+        assert disc.message is not None and (disc.message.cause, disc.message.cause_location) \
+            == (21, 4)
+        p.assert_idle()
+        cid, ncid = _active(p)
+        p.do(p.net, "disconnect", ncid, 16)
+        disc = p.user.last(E.Disconnected)
+        assert disc.message is not None
+        assert disc.message.cause_location == (1 if variant == Variant.QSIG else 2)
+        p.assert_idle()
+    p = Pair(Variant.NI2)
+    p.up()
+    cid, _ = _active(p)
+    with pytest.raises(ValueError, match=r"0\.\.15"):
+        p.user.ctl.disconnect(cid, p.now, 16, location=16)
+
+
 def test_hunting_is_configurable_per_side() -> None:
     from appliance.isdn.cc.channels import Hunting
     p = Pair(Variant.EUROISDN_E1, user={"hunting": Hunting.ROUND_ROBIN_DESCENDING},
