@@ -341,26 +341,27 @@ class AdaptiveFilter:
         self._bad = np.where(good, 0, self._bad + suspect).astype(np.int32)
         if not suspect.any():
             return
-        fresh = suspect & (self._bad == 1)
-        self._cxe[:, fresh] = 0
-        self._cxx[:, fresh] = 0
-        self._cee[fresh] = 0
+        fresh = np.flatnonzero(suspect & (self._bad == 1))
+        if len(fresh):
+            self._cxe[:, fresh] = 0
+            self._cxx[:, fresh] = 0
+            self._cee[fresh] = 0
         # Suspect channels only (a path change or a caller: few at once).
         rows = np.flatnonzero(suspect)
         er = ef[rows]
         self._cxe[:, rows] += np.conj(xw[:, rows]) * er[None]
         self._cxx[:, rows] += pw[:, rows]
         self._cee[rows] += _power(er)
-        ready = self._bad >= PATH_BLOCKS
-        if not ready.any():
+        ready = np.flatnonzero(self._bad >= PATH_BLOCKS)
+        if not len(ready):
             return
-        num = _power(self._cxe).sum(axis=2)
-        den = (self._cxx * self._cee[None]).sum(axis=2) + 1e-3
-        changed = ready & ((num / den).max(axis=0) > PATH_COHERENCE)
+        num = _power(self._cxe[:, ready]).sum(axis=2)
+        den = (self._cxx[:, ready] * self._cee[ready][None]).sum(axis=2) + 1e-3
+        changed = ready[(num / den).max(axis=0) > PATH_COHERENCE]
         self.age[changed] = 0
         self._ratio_db[changed] = 0
         self._hang[changed] = 0
-        self.double_talk &= ~changed
+        self.double_talk[changed] = False
         self._bad[ready] = 0
 
     def _detect_double_talk(self) -> None:

@@ -50,6 +50,8 @@ CALLER_HOLD: Final = 160  # samples (20 ms) the NLP stays open after a caller
 _UP: Final = 4.0  # samples of the ramp up to the caller
 _FAR_HANG: Final = 0.15  # s the NLP stays armed after the far end stops
 _PHASES: Final = np.exp(2j * np.pi * np.random.default_rng(0x9168).random((509, FRAME + 1))).astype(np.complex64)
+# The table twice along the bins: a rotation by any offset is one slice.
+_PHASES2: Final = np.concatenate([_PHASES, _PHASES], axis=1)
 
 
 class Nlp:
@@ -211,7 +213,9 @@ class Nlp:
             # rotated by a random bin offset): cheaper than exp() per bin.
             rows = self._rng.integers(0, _PHASES.shape[0], self.channels)
             shift = int(self._rng.integers(0, FRAME + 1))
-            phase = np.roll(_PHASES[rows], shift, axis=1)
+            # (np.roll's rotation: bin j takes the phase of bin j - shift)
+            start = (FRAME + 1 - shift) % (FRAME + 1)
+            phase = _PHASES2[rows, start:start + FRAME + 1]
             if self._cn_mag is None:
                 self._cn_mag = np.sqrt(self._bg * 2.0, dtype=np.float32)
             mag = self._cn_mag
