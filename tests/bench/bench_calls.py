@@ -216,6 +216,9 @@ async def _load(rig: MultiRig, tmp: Path, uas: Sipp) -> dict[str, Any]:
         await rig.farm.call("hangup", cause=16)
         res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 60)
         idle = await until(rig.idle, 60)
+        stuck = Counter(f"{x.bridge.state.value} isdn={x.bridge.isdn_live} "
+                        f"sip={x.bridge.sip_live} media={x.bridge.media}"
+                        for x in part.calls.values())
         recs = await rig.farm.call("records")
         busy = await rig.farm.call("busy")
     finally:
@@ -236,7 +239,8 @@ async def _load(rig: MultiRig, tmp: Path, uas: Sipp) -> dict[str, Any]:
             "cpu": cpu, "load": (load0, load1), "kept": _kept_up(ms0, ms1),
             "heard": len(heard), "jb": jb, "idle": idle,
             "gateway_idle": rig.gateway_idle(), "pbx_busy": sum(len(v) for v in busy.values()),
-            "uac_rc": res.rc, "why": dict(why)}
+            "uac_rc": res.rc, "why": dict(why), "stuck": dict(stuck),
+            "uac_tail": res.stdout[-1500:] if uac_failed else ""}
 
 
 async def _status_at(rig: MultiRig, key: str, n: int) -> bool:
@@ -349,7 +353,8 @@ def run() -> list[Table]:
                "1.4 cores at 240 calls on this machine).",
                "the SIP side is sipp: its UAS and UAC echo RTP (-rtp_echo, one port each), "
                "C code, so its CPU is small; the PBXs are Python + libpri.",
-               f"failed PBX -> SIP calls by outcome at the PBX: {load['why'] or 'none'}"],
+               f"failed PBX -> SIP calls by outcome at the PBX: {load['why'] or 'none'}",
+               f"calls left in the gateway 60 s after the release: {load['stuck'] or 'none'}"],
         targets=[f"{'PASS' if load['held_min'] >= total else 'FAIL'} {load['held_min']} >= "
                  f"{total} calls held for {LOAD_HOLD_S:.0f} s",
                  f"{'PASS' if load['failed_in'] + load['failed_out'] == 0 else 'FAIL'} "
