@@ -39,7 +39,7 @@ call's CTI events (`CallEvent`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -51,6 +51,9 @@ from appliance.sip.sdp import RemoteMedia
 
 Direction = Literal["in", "out"]  # in: PBX calls SIP; out: SIP calls the PBX
 MEDIA_OPEN_S = 5.0
+# NI-2 "name information follows" (T1.641 / NIS A211-1): the INVITE waits this long
+# for the FACILITY with the calling name; the PBX has its CALL PROCEEDING already
+NAME_WAIT_S = 0.5
 EARLY_DISCONNECT_S = 30.0
 
 
@@ -87,6 +90,14 @@ class IsdnSetup(Event):
 
     span: str
     channel: int
+    facts: CallFacts
+    name_follows: bool = False  # NI-2: the calling name comes in a FACILITY after it
+
+
+@dataclass(frozen=True)
+class IsdnLateFacts(Event):
+    """Facts the PBX sent after its SETUP (a FACILITY: NI-2's calling name)."""
+
     facts: CallFacts
 
 
@@ -330,6 +341,7 @@ class Bridge:
         self._deferred: list[Action] = []
         self._out: list[Action] = []
         self._timers: dict[str, float] = {}
+        self._held_invite: SipInviteReq | None = None  # waiting for a name that follows
         self.t_created: float | None = None
 
     # -------------------------------------------------------------- interface
@@ -361,6 +373,8 @@ class Bridge:
                                "no RTP port from the media plane in time")
                 elif name == "early":
                     self._end_early_disconnect()
+                elif name == "name":
+                    self._release_invite()
         self._check_done()
         return self._take()
 
@@ -416,6 +430,8 @@ class Bridge:
     def _clearing(self) -> None:
         self.state = S.CLEARING
         self._timers.pop("early", None)
+        self._timers.pop("name", None)
+        self._held_invite = None
         self._deferred.clear()
         self._close_media()
 
@@ -463,7 +479,37 @@ class Bridge:
         self.router.acquire(d.trunk)
         self._event("call.routed", rule=d.rule, trunk=d.trunk, request_user=d.request_user)
         self._open_media(now)
-        self._deferred.append(SipInviteReq(d.trunk, d.request_user, ev.facts))
+        invite = SipInviteReq(d.trunk, d.request_user, ev.facts)
+        if ev.name_follows:
+            self._held_invite = invite
+            self._timers["name"] = now + NAME_WAIT_S
+        else:
+            self._deferred.append(invite)
+
+    def _release_invite(self) -> None:
+        """The held INVITE goes (its name came, or NAME_WAIT_S passed without it)."""
+        held, self._held_invite = self._held_invite, None
+        self._timers.pop("name", None)
+        if held is None:
+            return
+        invite = replace(held, facts=self.facts)
+        if self.media == "open":
+            self.sip_live = True
+            self._emit(invite)
+        else:
+            self._deferred.append(invite)
+
+    def _late_facts(self, ev: IsdnLateFacts, now: float) -> None:
+        """Facts after the SETUP: merged into the call's, to CTI as they come; a held
+        INVITE goes once the calling name is there."""
+        new = {f.name: getattr(ev.facts, f.name) for f in fields(ev.facts)
+               if getattr(ev.facts, f.name) not in (None, (), "", {})}
+        if not new:
+            return
+        self.facts = replace(self.facts, **new)
+        self._event("call.facts", facts=ev.facts.to_event())
+        if self._held_invite is not None and ev.facts.calling_name is not None:
+            self._release_invite()
 
     def _in_provisional(self, ev: SipProvisional, now: float) -> None:
         if ev.status == 100:
@@ -708,6 +754,7 @@ def _table() -> dict[tuple[Direction, State, type[Event]], Handler]:
                 (d, st, MediaClosed): B._media_closed,
                 (d, st, IsdnReleased): B._released,
                 (d, st, SipMediaChanged): B._media_changed,
+                (d, st, IsdnLateFacts): B._late_facts,
             }
         t |= {
             (d, S.ACTIVE, IsdnDisconnected): B._disconnected,
@@ -730,6 +777,7 @@ def _table() -> dict[tuple[Direction, State, type[Event]], Handler]:
             (d, S.CLEARING, IsdnProgress): B._ignore,
             (d, S.CLEARING, IsdnProceeding): B._ignore,
             (d, S.CLEARING, IsdnConnected): B._ignore,  # our DISCONNECT follows it
+            (d, S.CLEARING, IsdnLateFacts): B._late_facts,  # still to CTI
         }
     t |= {
         ("in", S.ACTIVE, IsdnConnected): B._ignore,  # CONNECT ACKNOWLEDGE of our CONNECT

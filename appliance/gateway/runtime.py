@@ -48,7 +48,7 @@ from appliance.isdn.cc.channels import Hunting
 from appliance.isdn.cc.dchannel import DChannel
 from appliance.isdn.cc.variants import VariantProfile, profile
 from appliance.isdn.q921 import Lapd
-from appliance.isdn.q931 import Variant
+from appliance.isdn.q931 import Facility, Message, Variant
 from appliance.logs import get_logger
 from appliance.media.control import MediaError
 from appliance.media.stream import Codec, StreamSpec
@@ -351,10 +351,8 @@ class GatewayPart:
             b = B.IsdnDisconnected(cause, ev.inband)
         elif isinstance(ev, E.FacilityReceived):
             # facts sent after the SETUP (NI-2 "name information follows": the calling
-            # name in a FACILITY) reach CTI as they come; the INVITE is already out
-            late = facts_in(ev.message).to_event()
-            if late:
-                self.core.bus.publish("call.facts", call=ctx.bridge.call_id, facts=late)
+            # name in a FACILITY): the bridge merges them (a held INVITE takes the name)
+            b = B.IsdnLateFacts(facts_in(ev.message))
         elif isinstance(ev, E.Released):
             sp.calls.pop(ev.call_id, None)
             ctx.isdn_id = None
@@ -370,7 +368,8 @@ class GatewayPart:
         self.calls[cid] = ctx
         sp.calls[ev.call_id] = cid
         self.counters["calls_in"] += 1
-        self._feed(ctx, B.IsdnSetup(sp.cfg.name, ev.channel, facts_in(ev.message)))
+        self._feed(ctx, B.IsdnSetup(sp.cfg.name, ev.channel, facts_in(ev.message),
+                                    name_follows=_name_follows(ev.message)))
 
     # -------------------------------------------------------------- SIP events
 
@@ -662,3 +661,10 @@ def _rtp_host(bind: str, trunks: Any) -> str:
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.error("gateway task failed: %r", fut.exception())
+
+
+def _name_follows(msg: Any) -> bool:
+    """The SETUP announces the calling name in a later FACILITY (NI-2)."""
+    raw = getattr(msg, "raw", None)
+    return isinstance(raw, Message) and any(
+        isinstance(ie, Facility) and ie.name_follows for ie in raw.ies)

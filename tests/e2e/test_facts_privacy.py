@@ -177,3 +177,16 @@ def test_send_uui_off_keeps_uui_for_cti_only(tmp_path: Path) -> None:
     assert "user-to-user" not in headers_of(invite.split("\n\n", 1)[0])
     assert b"hello".hex() not in invite
     assert facts["uui"] == {"protocol": 4, "hex": b"hello".hex()}
+
+
+def test_ni2_name_in_facility_after_setup_reaches_the_display(tmp_path: Path) -> None:
+    """NI-2 (Avaya style): the SETUP says "name information follows" and the name comes
+    in a FACILITY; the INVITE waits for it (bridge.NAME_WAIT_S at most), so the voice AI
+    sees the caller's name in From and PAI."""
+    invite, facts = asyncio.run(pbx_to_sip(
+        tmp_path, caller_party=caller(PRES_ALLOWED_PASSED, PRES_ALLOWED_PASSED)))
+    h = headers_of(invite.split("\n\n", 1)[0])
+    assert re.fullmatch(r'"Alice Smith" <sip:\+12125551234@127\.0\.0\.1;user=phone>;tag=\w+',
+                        h["from"][0]), h["from"]
+    assert h["p-asserted-identity"] == ['"Alice Smith" <sip:+12125551234@127.0.0.1;user=phone>']
+    assert facts["calling_name"] == {"text": NAME, "presentation": "allowed"}

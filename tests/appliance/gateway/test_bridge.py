@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +33,37 @@ def test_in_proceeding_first_then_media_then_invite() -> None:
     assert out[1].data["facts"] == FACTS.to_event()  # facts unchanged into CTI
     out = b.handle(B.MediaOpened(10000), 0.001)
     assert out == [B.SipInviteReq("voiceai", "2001", FACTS)]
+
+
+def test_in_name_follows_holds_the_invite_for_the_name() -> None:
+    """NI-2 "name information follows": PROCEEDING at once, the INVITE only once the
+    FACILITY's name is there (merged into its facts), or after NAME_WAIT_S without it."""
+    from appliance.interwork.facts import Name
+    b = B.Bridge("c1", router())
+    out = b.handle(B.IsdnSetup("span1", 3, FACTS, name_follows=True), 0.0)
+    assert kinds(out) == ["IsdnProceedingReq", "call.started", "call.routed", "MediaOpenReq"]
+    assert b.handle(B.MediaOpened(10000), 0.01) == []  # held: the name is not there yet
+    assert b.get_timer() == pytest.approx(B.NAME_WAIT_S)
+    late = CallFacts(calling_name=Name("Alice Smith"))
+    out = b.handle(B.IsdnLateFacts(late), 0.1)
+    named = replace(FACTS, calling_name=Name("Alice Smith"))
+    assert kinds(out) == ["call.facts", "SipInviteReq"]
+    assert out[0].data["facts"] == late.to_event()
+    assert out[1] == B.SipInviteReq("voiceai", "2001", named)
+    assert b.sip_live and b.get_timer() is None
+    # no name in time: the INVITE goes without it when the timer ends
+    b = B.Bridge("c2", router())
+    b.handle(B.IsdnSetup("span1", 4, FACTS, name_follows=True), 0.0)
+    b.handle(B.MediaOpened(10002), 0.01)
+    assert b.handle_timer(0.2) == []
+    assert b.handle_timer(B.NAME_WAIT_S) == [B.SipInviteReq("voiceai", "2001", FACTS)]
+    # the PBX hangs up while the INVITE is held: nothing goes to SIP
+    b = B.Bridge("c3", router())
+    b.handle(B.IsdnSetup("span1", 5, FACTS, name_follows=True), 0.0)
+    out = b.handle(B.IsdnDisconnected(CauseFact(16), False), 0.05)
+    assert not any(isinstance(a, B.SipInviteReq) for a in out)
+    b.handle(B.MediaOpened(10004), 0.06)
+    assert not any(isinstance(a, B.SipInviteReq) for a in b.handle_timer(1.0))
 
 
 def test_in_no_route_refused_cause_1_after_proceeding() -> None:
