@@ -237,6 +237,9 @@ class SpanEngine:
 
     def receive_rtp(self, st: Stream, data: bytes, addr: Addr, arrival: float) -> None:
         """One datagram on the call's RTP socket, `arrival` on the engine clock."""
+        if st.spec.rtcp_mux and self.is_rtcp(data):
+            self.receive_rtcp(st, data, addr, self.t_now)
+            return
         c = st.counters
         trust = st.trusted(addr)
         if trust is False:
@@ -420,6 +423,12 @@ class SpanEngine:
             self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "sip",
                                 "digit": st.tone_digit, "phase": "end",
                                 "duration_ms": ev.duration / 8.0, "timed_out": ev.timed_out})
+
+    @staticmethod
+    def is_rtcp(data: bytes) -> bool:
+        """RFC 5761 s4: on a multiplexed port, a second octet of 192-223 is RTCP (SR 200, RR 201,
+        SDES 202, BYE 203, APP 204, feedback 205/206 ...), never RTP."""
+        return len(data) >= 2 and 192 <= data[1] <= 223
 
     def receive_rtcp(self, st: Stream, data: bytes, addr: Addr, now: float) -> None:
         c = st.counters

@@ -188,7 +188,7 @@ class MediaServer:
                     call = self.calls.get(st.spec.call_id)
                     if call is not None:
                         try:
-                            call.rtcp.sendto(data, addr)
+                            (call.rtp if st.spec.rtcp_mux else call.rtcp).sendto(data, addr)
                         except OSError:
                             st.counters.send_errors += 1
                 self._flush_events(h.engine.take_events())
@@ -476,7 +476,8 @@ class MediaServer:
         if addr is not None:
             with contextlib.suppress(OSError):
                 bye = st.rtcp.report(time.monotonic(), bye=True)
-                call.rtcp.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
+                sock = call.rtp if st.spec.rtcp_mux else call.rtcp
+                sock.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
         call.engine.close(st.row)
         for s in (call.rtp, call.rtcp):
             h.calls_by_fd.pop(s.fileno(), None)

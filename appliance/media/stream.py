@@ -15,6 +15,11 @@ of a negotiated payload type (and, with SRTP, authenticates) fixes the far
 end's address, from then on RTP and RTCP are taken only from there and sent
 there; everything else is dropped and counted.  A re-INVITE that changes
 the remote address (`modify`) unlatches.
+
+rtcp-mux (RFC 5761): with `rtcp_mux` RTCP is sent from and to the RTP
+ports, and what arrives on the RTP port is told apart by its second octet
+(s4: RTCP packet types 192-223 are payload types 64-95 with the marker set,
+which RTP must not use); the RTCP port stays bound and read as well.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class StreamSpec:
     rtp_timeout_s: float = 30.0
     cname: str = "tdmgw"
     local_host: str = "0.0.0.0"
+    rtcp_mux: bool = False  # RFC 5761 (a=rtcp-mux negotiated): RTCP on the RTP port both ways
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codec", Codec(self.codec))
@@ -103,6 +109,9 @@ class StreamSpec:
         for pt in (self.event_pt, self.cn_pt):
             if pt is not None and (not 0 <= pt <= 127 or pt == self.payload_type):
                 raise SpecError(f"payload type {pt} invalid or clashes with audio {self.payload_type}")
+        if self.rtcp_mux and any(pt is not None and 64 <= pt <= 95
+                                 for pt in (self.payload_type, self.event_pt, self.cn_pt)):
+            raise SpecError("rtcp-mux: payload types 64-95 clash with RTCP (RFC 5761 s4)")
         if (self.srtp_local is None) != (self.srtp_remote is None):
             raise SpecError("SRTP needs both srtp_local and srtp_remote")
         if self.jitter_min_ms > self.jitter_max_ms:
@@ -248,6 +257,8 @@ class Stream:
         if self.latched_rtcp:
             return self.latched_rtcp
         a = self.send_addr
+        if self.spec.rtcp_mux:
+            return a  # RFC 5761 s5.1.3: RTCP goes to the RTP address
         return (a[0], a[1] + 1) if a else None
 
     def trusted(self, addr: Addr) -> bool | None:
@@ -261,7 +272,7 @@ class Stream:
     def modify(self, spec: StreamSpec, now: float) -> None:
         old = self.spec
         self.spec = spec
-        if spec.remote != old.remote:
+        if spec.remote != old.remote or spec.rtcp_mux != old.rtcp_mux:
             self.latched = None
             self.latched_rtcp = None
         if spec.payload_type != old.payload_type:
