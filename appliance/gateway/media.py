@@ -159,9 +159,10 @@ class MediaPlane:
             if s.proc is not None:
                 with contextlib.suppress(ValueError, OSError):
                     loop.remove_reader(s.proc.proc.sentinel)
-            if s.client is not None:
-                await s.client.shutdown()
-                s.client = None
+        clients = [s.client for s in self.slots if s.client is not None]
+        for s in self.slots:
+            s.client = None
+        await asyncio.gather(*(c.shutdown() for c in clients))
         await asyncio.gather(*(loop.run_in_executor(None, s.proc.join, 2.0)
                                for s in self.slots if s.proc is not None))
         for s in self.slots:
