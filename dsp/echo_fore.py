@@ -4,11 +4,13 @@ What: the G.168 Annex D echo paths (and real hybrids behind a PBX) are a
 pure (bulk) delay anywhere in the 128 ms tail followed by a short dispersive
 response (a few ms to about 12 ms).  A gradient filter's convergence speed
 falls with its length, so besides the full-tail filter
-(``dsp.echo_filter.AdaptiveFilter``, the background, which always adapts)
-a one-partition filter of ``FORE_TAPS`` taps runs on Rin delayed by the bulk
-delay estimate (the foreground).  It converges several times faster (about
-0.3 s to 20 dB on the composite source instead of about 1 s) and, its
-gradient noise being that of 160 taps rather than 1,024, it also ends deeper.
+(``dsp.echo_filter.AdaptiveFilter``, the background, which always adapts,
+each channel every other block) a one-partition filter of ``FORE_TAPS``
+taps (``ShortFilter``) runs on Rin delayed by the bulk delay estimate (the
+foreground).  It converges several times faster (0.25-0.9 s to 20 dB on the
+composite source instead of 0.6-1.2 s) and, its gradient noise being that
+of 160 taps rather than 1,120, it also ends deeper (about 8 dB in -60 dBm0
+noise).
 
 How, per channel, in arrays over all channels:
 
@@ -21,10 +23,17 @@ How, per channel, in arrays over all channels:
   starts ``PRE`` taps before it.  When the estimate moves by more than
   ``MOVE`` taps (another echo path), the foreground restarts there.
 * The foreground takes the background's double talk decision (its own
-  Geigel detector would only see ``FORE_TAPS`` of Rin).
-* Sout uses the filter with the smaller smoothed error power, so an echo
-  path the window does not hold (dispersion longer than the window, two
-  reflections far apart) ends at the background's full-tail accuracy.
+  Geigel detector would only see ``FORE_TAPS`` of Rin) and restarts its
+  step schedule when the background sees a new echo path.
+* Double talk is recognised a block or two after it starts (a syllable or
+  a digit rises from silence): at its onset the foreground's weights of
+  ``ROLLBACK - 1`` blocks before come back (the two-path protection of
+  G.168 implementations), so the undetected first blocks leave no trace.
+* Sout uses the filter with the smaller smoothed error power (compared in
+  single talk only, with ``HYST`` hysteresis: in double talk both errors
+  are the caller), so an echo path the window does not hold (dispersion
+  longer than the window, two reflections far apart) ends at the
+  background's full-tail accuracy.
 
 Limits: one window: an echo path with two distant reflections is left to
 the background.

@@ -23,6 +23,7 @@ Figures (per canceller):
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -166,9 +167,11 @@ def run() -> list[Table]:
         measures["speex20"] = lambda: speexdsp.run(r.rin, r.sin, 160, TAPS)[1] / seconds
         measures["speex10"] = lambda: speexdsp.run(r.rin, r.sin, 80, TAPS)[1] / seconds
     best = dict.fromkeys(measures, float("inf"))
+    load_before = os.getloadavg()
     for _ in range(REPS):
         for key, fn in measures.items():
             best[key] = min(best[key], fn())
+    load_after = os.getloadavg()
     cpu20, cpu10, lin20, lin10 = best["full20"], best["full10"], best["lin20"], best["lin10"]
     cpu_rows.append(["tdmgw (240 ch in one object, NLP+CNG+tone disabler)", cpu10 * 1e3,
                      cpu20 * 1e3, 1 / cpu10, 1 / cpu20])
@@ -228,7 +231,11 @@ def run() -> list[Table]:
               cpu_rows,
               notes=["process CPU time, best of 3 interleaved runs (the machine is shared); "
                      "peers time only their own calls (C harness); speexdsp's row is its MDF "
-                     "alone (no preprocess), like tdmgw's linear row"],
+                     "alone (no preprocess), like tdmgw's linear row",
+                     f"load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} "
+                     f"after the speed runs, on {os.cpu_count()} CPUs",
+                     f"ratio to speexdsp MDF at 20 ms: full canceller {speex_cpu20 / cpu20:.2f}, "
+                     f"linear part {speex_cpu20 / lin20:.2f}"],
               targets=cpu_targets),
     ]
 

@@ -102,21 +102,21 @@ def simulate_convergence() -> Conv:
 
 
 def test_2b_convergence_nlp_disabled(conv: Conv) -> None:
-    """2B: from a cleared H register, ERLE >= 20 dB within 2 s, >= 30 dB before the change."""
+    """2B: from a cleared H register, ERLE >= 20 dB within 1.5 s (median 0.5 s), >= 40 dB by 4 s."""
     r, out = conv.runs["2B"]
     resid = out.astype(np.float64) - r.near
     t20 = M.time_to(r.echo, resid, 20.0, CHANGE)
-    assert np.all(t20 <= 2.0), t20
-    assert np.median(t20) <= 1.0
-    assert np.all(M.erle(r.echo, resid, CHANGE - FS, CHANGE) >= 30.0)
+    assert np.all(t20 <= 1.5), t20
+    assert np.median(t20) <= 0.5
+    assert np.all(M.erle(r.echo, resid, CHANGE - FS, CHANGE) >= 40.0)
 
 
 def test_2b_reconvergence_after_echo_path_change(conv: Conv) -> None:
-    """2B: after the echo path changes (no reset), ERLE is back to 20 dB within 3 s."""
+    """2B: after the echo path changes (no reset), ERLE is back to 30 dB 2 s later."""
     r, out = conv.runs["2B"]
     resid = out.astype(np.float64) - r.near
     erle = M.erle(r.echo, resid, CHANGE + 2 * FS, CHANGE + 3 * FS)
-    assert np.all(erle >= 20.0), erle
+    assert np.all(erle >= 30.0), erle
 
 
 def test_2a_convergence_nlp_enabled_g711(conv: Conv) -> None:
@@ -124,11 +124,9 @@ def test_2a_convergence_nlp_enabled_g711(conv: Conv) -> None:
     _, out = conv.runs["2A"]
     lev = S.windowed_level(out[:, int(1.5 * FS):CHANGE], 800)
     assert np.all(lev <= -65.0), lev.max(axis=1)
-    # and again after the echo path change (no reset), 2 s on.  Known
-    # shortfall, reported: a few cases are still 1-2 dB above -65 dBm0 then.
+    # and again after the echo path change (no reset), 2 s on.
     late = S.windowed_level(out[:, CHANGE + 2 * FS:], 800).max(axis=1)
-    assert np.sum(late <= -65.0) >= 13, late
-    assert np.all(late <= -60.0), late
+    assert np.all(late <= -65.0), late
 
 
 def test_2c_convergence_in_background_noise(conv: Conv) -> None:
@@ -136,9 +134,9 @@ def test_2c_convergence_in_background_noise(conv: Conv) -> None:
     r, out = conv.runs["2C"]
     resid = out.astype(np.float64) - r.near
     t20 = M.time_to(r.echo, resid, 20.0, CHANGE)
-    assert np.all(t20 <= 2.5), t20
-    assert np.median(t20) <= 1.0
-    assert np.all(M.erle(r.echo, resid, CHANGE - FS, CHANGE) >= 25.0)
+    assert np.all(t20 <= 1.5), t20
+    assert np.median(t20) <= 0.5
+    assert np.all(M.erle(r.echo, resid, CHANGE - FS, CHANGE) >= 30.0)
 
 
 def test_2c_nlp_keeps_the_background(conv: Conv) -> None:
@@ -147,9 +145,7 @@ def test_2c_nlp_keeps_the_background(conv: Conv) -> None:
     sout = S.level(out[:, 2 * FS:CHANGE])
     noise = S.level(r.near[:, 2 * FS:CHANGE])
     diff = sout - noise
-    # Known shortfall: D7 at ERL 12 dB with no delay converges late in noise
-    # with G.711 (over 2 s), so its residual echo still passes then.
-    assert np.sum(np.abs(diff) <= 3.0) >= 15, diff
+    assert np.all(np.abs(diff) <= 2.0), diff
     assert abs(np.median(diff)) <= 1.0, diff
 
 
