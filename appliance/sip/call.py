@@ -258,7 +258,14 @@ class _Call:
     def send_answer(self, sdp: str | sdpmod.LocalMedia) -> None:
         if self.ua is None or self.answered or self.ended:
             return
-        text = self._sdp_for(sdp, answer=True)
+        if isinstance(sdp, sdpmod.LocalMedia) and self.local is not None and \
+                self.local_sdp is not None and \
+                (sdp.address, sdp.port) == (self.local.address, self.local.port):
+            # The session was answered in a 18x, PRACK or UPDATE already: the 2xx repeats
+            # that last answer (RFC 3261 s13.2.1, RFC 3264 s8: no new version, no change).
+            text: str | None = self.local_sdp
+        else:
+            text = self._sdp_for(sdp, answer=True)
         self.local_sdp = text
         self.rel.finish()
         self._cancel("rel_timer")
@@ -300,7 +307,12 @@ class _Call:
             racks = values(req, "rack")
             if racks and self.rel.prack(racks[0], self.invite_cseq):
                 self._cancel("rel_timer")
-                return (req.genResponse(200, "OK", server=server), None, None)
+                offer = body_text(req)
+                if offer is None:
+                    return (req.genResponse(200, "OK", server=server), None, None)
+                # RFC 3262 s5: a PRACK may carry a new offer (ours was answered already):
+                # answered in its 200 like an UPDATE's, or refused without touching media
+                return self._offer_in_200(req, offer)
             return (req.genResponse(481, "Call/Transaction Does Not Exist", server=server), None, None)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=server)
@@ -312,9 +324,13 @@ class _Call:
         # UPDATE (RFC 3311): a session refresh, possibly with a new offer.
         body: Any = None
         offer = body_text(req)
-        if offer is not None and self.local is not None:
+        if offer is not None:
+            refused = self._refuse_offer(req)
+            if refused is not None:
+                return refused
+            assert self.local is not None
             try:
-                answer_text, remote = sdpmod.answer(offer, self.local)
+                answer_text, remote = sdpmod.answer(offer, self._next_local())
             except sdpmod.SdpError as exc:
                 return (req.genResponse(exc.status, "Not Acceptable Here", server=server), None, None)
             self.remote_sdp = offer
@@ -339,6 +355,38 @@ class _Call:
         for h in self.session_headers():
             resp.appendHeader(h)
         return (resp, None, None)
+
+    def _refuse_offer(self, req: Any) -> Any:
+        """None when an offer in this PRACK/UPDATE can be answered now, else the response.
+
+        RFC 3311 s5.2: an offer while our own is unanswered is glare (491); we cannot
+        answer before our media exists (no SDP sent yet: the media plane has not given a
+        port), so 500 with Retry-After, as for an offer that comes too early."""
+        server = self.endpoint.server_hf
+        if self.direction == "out" and self.remote_sdp is None:
+            return (req.genResponse(491, "Request Pending", server=server), None, None)
+        if self.local is None:
+            resp = req.genResponse(500, "Server Internal Error", server=server)
+            resp.appendHeader(header("Retry-After", "1"))
+            resp.appendHeader(header("Warning", '399 tdmgw "no local media yet to answer with"'))
+            return (resp, None, None)
+        return None
+
+    def _offer_in_200(self, req: Any, offer: str) -> Any:
+        """Answer an offer in a PRACK in its 200 (RFC 3262 s5, RFC 3264)."""
+        server = self.endpoint.server_hf
+        refused = self._refuse_offer(req)
+        if refused is not None:
+            return refused
+        try:
+            answer_text, remote = sdpmod.answer(offer, self._next_local())
+        except sdpmod.SdpError as exc:
+            return (req.genResponse(exc.status, "Not Acceptable Here", server=server), None, None)
+        self.remote_sdp = offer
+        self.local_sdp = answer_text
+        self.emit(ev.MediaChanged(self.handle, remote, offer))
+        return (req.genResponse(200, "OK", body=MsgBody(answer_text, mtype="application/sdp"),
+                                server=server), None, None)
 
     def _info(self, req: Any) -> None:
         text = body_text(req) or ""

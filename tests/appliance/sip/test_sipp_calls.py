@@ -530,3 +530,39 @@ def test_unresolvable_target_fails_the_call_not_the_endpoint(harness: Any) -> No
     h.endpoint.place_call("ai", "1000", _facts(), MEDIA)
     failed = h.expect(ev.Failed, timeout=5)
     assert failed.status in (408, 500, 503)
+
+
+def test_offers_in_prack_and_early_update_are_answered(harness: Any, tmp_path: Path) -> None:
+    """RFC 3262 s5 / RFC 3311 s5.2: sipp's PRACK and then an UPDATE carry new offers before
+    the call is answered; each 200 carries our SDP answer (sipp checks) with the o= version
+    going up, the INVITE's 200 repeats the last one, and the core hears of each new remote
+    address (MediaChanged)."""
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_early_offers.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(183, MEDIA, reliable=True)
+    first = h.expect(ev.MediaChanged)
+    second = h.expect(ev.MediaChanged)
+    assert (first.remote.port, second.remote.port) == (6010, 6020)
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+    answers = list(dict.fromkeys(m for m in h.sent("SIP/2.0 200") if "m=audio" in m))
+    versions = [int(m.split("o=tdmgw ", 1)[1].split()[1]) for m in answers]
+    # PRACK's 200, UPDATE's 200 (each a new answer: version up), then the INVITE's 200
+    # repeating the last answer unchanged (RFC 3261 s13.2.1, RFC 3264 s8)
+    assert len(versions) == 3 and versions[0] < versions[1] == versions[2], versions
+    assert answers[1].split("\r\n\r\n", 1)[1] == answers[2].split("\r\n\r\n", 1)[1]
+
+
+def test_early_update_offer_before_our_media_gets_500_retry_after(harness: Any,
+                                                                  tmp_path: Path) -> None:
+    h = harness(trunk())
+    sipp = Sipp(tmp_path, "uac_update_too_early.xml", remote=h.address)
+    call = h.expect(ev.IncomingCall)
+    call.call.provisional(180)
+    h.wait_sent("SIP/2.0 500")
+    call.call.answer(MEDIA)
+    h.expect(ev.Hangup)
+    ok(sipp)
+    assert not [e for e in h.events() if isinstance(e, ev.MediaChanged)]
