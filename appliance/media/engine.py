@@ -58,6 +58,7 @@ from appliance.media.dtmf_events import EventBegan, EventEnded, digit_to_event, 
 from appliance.media.jitter import JitterBuffer
 from appliance.media.plc import G711Plc
 from appliance.media.rtcp import ReceptionStats, RtcpError
+from appliance.media.rtp import MAX_DROPOUT
 from appliance.media.srtp import SrtpError
 from appliance.media.stream import Addr, Codec, Direction, Stream
 from dsp import g711
@@ -337,15 +338,16 @@ class SpanEngine:
         held: dict[int, list[tuple[int, int]]] = {}  # ring spans (pos, n) deferred per channel
         t_tick, samples, bmax = self.t_tick, self.samples, float(self.block - 1)
         t_now = self.t_now
+        cursors = jb.cursor.tolist()  # read() moves them, not arrivals
         for st, data, addr, arrival in pkts:
             ch = st.row
             if st.srtp is not None or st.latched != addr or len(data) < 13 or not st.rx_on:
-                self._slow(st, data, addr, arrival, pend, held)
+                self._slow(st, data, addr, arrival, pend, held, cursors)
                 continue
             b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
             s = st.spec
             if b0 != 0x80 or (b1 & 0x7F) != s.payload_type or ssrc != st.remote_ssrc:
-                self._slow(st, data, addr, arrival, pend, held)
+                self._slow(st, data, addr, arrival, pend, held, cursors)
                 continue
             n = len(data) - 12
             spans = held.get(ch)
@@ -354,19 +356,27 @@ class SpanEngine:
                 # touches one deferred before it (then put() must see that one written)
                 p0 = jb.position(ch, ts)
                 if any(((p0 - q) & mask) < m or ((q - p0) & mask) < n for q, m in spans):
-                    self._slow(st, data, addr, arrival, pend, held)
+                    self._slow(st, data, addr, arrival, pend, held, cursors)
                     continue
             elapsed = min(max((arrival - t_tick) * 8000.0, 0.0), bmax)
-            pos = jb.reserve(ch, ts, n, bool(b1 & 0x80), elapsed)
+            pos = jb.reserve(ch, ts, n, bool(b1 & 0x80), elapsed, cursors[ch])
             if pos < 0:
-                self._slow(st, data, addr, arrival, pend, held)
+                self._slow(st, data, addr, arrival, pend, held, cursors)
                 continue
             c = st.counters
             c.rx_packets += 1
             st.last_rx = arrival
             src = st.source
             assert src is not None
-            src.seq.update(seq)
+            sq = src.seq
+            d = (seq - sq.max_seq) & 0xFFFF
+            if 0 < d < MAX_DROPOUT and not sq.probation:  # RFC 3550 A.1, the in-order case
+                if seq < sq.max_seq:
+                    sq.cycles += 0x10000
+                sq.max_seq = seq
+                sq.received += 1
+            else:
+                sq.update(seq)
             src.on_packet(ts, samples + int(elapsed))
             st.cn_active = False
             if spans is None:
@@ -386,11 +396,12 @@ class SpanEngine:
 
     def _slow(self, st: Stream, data: bytes, addr: Addr, arrival: float,
               pend: dict[tuple[int, int, Codec], list[tuple[int, int, bytes]]],
-              held: dict[int, list[tuple[int, int]]]) -> None:
+              held: dict[int, list[tuple[int, int]]], cursors: list[int]) -> None:
         if st.row in held:  # packets of this stream deferred before it go in first
             self._flush(pend)
             held.clear()
         self.receive_rtp(st, data, addr, arrival)
+        cursors[st.row] = int(self.jb.cursor[st.row])  # a first packet or a resync moves it
 
     def _flush(self, pend: dict[tuple[int, int, Codec], list[tuple[int, int, bytes]]]) -> None:
         for (_r, n, codec), items in sorted(pend.items(), key=lambda kv: kv[0][0]):

@@ -204,7 +204,8 @@ class JitterBuffer:
         """The ring position of timestamp `ts` on `ch`."""
         return self.extend(ch, ts) & self.mask
 
-    def reserve(self, ch: int, ts: int, n: int, marker: bool = False, elapsed: float = 0.0) -> int:
+    def reserve(self, ch: int, ts: int, n: int, marker: bool = False, elapsed: float = 0.0,
+                cur: int | None = None) -> int:
         """`put()` of the common packet without its samples: the caller writes them with
         `write_many()` (all packets of a drain at once).  Returns the ring position of the
         packet's first sample, or -1 when the packet is not the common case (the stream's
@@ -213,13 +214,14 @@ class JitterBuffer:
         c = self.chans[ch]
         if c is None or not c.started:
             return -1
-        cur = int(self.cursor[ch])
+        if cur is None:  # `cur`: the channel's cursor, when the caller has it as an int already
+            cur = int(self.cursor[ch])
         ext = cur + (((ts - cur + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
         slack = ext - cur + self.block - int(elapsed)
         if ext < cur or slack > self.ring - n - self.block or (marker and slack > c.max_depth + c.ptime):
             return -1
         pos = ext & self.mask
-        if self.valid[ch, pos]:
+        if self._valid_flat[ch * self.ring + pos]:
             return -1
         st = c.stats
         st.packets += 1

@@ -145,6 +145,7 @@ class MediaServer:
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self.realtime = False  # set by child_main when SCHED_FIFO was granted
+        self.fallback_nice = -10  # the niceness taken when leaving SCHED_FIFO (still ahead of normal work)
         self._load = 0.0  # EWMA of block time / block period
         self._server: asyncio.AbstractServer | None = None
         self._stopped = asyncio.Event()
@@ -249,7 +250,8 @@ class MediaServer:
     def _guard(self, took: float, period: float) -> None:
         """Real-time overload guard: a SCHED_FIFO process whose blocks take longer than the
         block period on average (EWMA over about 2 s) would starve the machine; it goes
-        back to normal scheduling (and says so) instead.  Single long blocks do not count."""
+        back to normal scheduling at `fallback_nice` (and says so) instead.  Single long
+        blocks do not count."""
         if not self.realtime:
             return
         a = period / 2.0  # time constant of about 2 s of blocks
@@ -257,6 +259,8 @@ class MediaServer:
         if self._load > 1.0:
             with contextlib.suppress(OSError, AttributeError):
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, self.fallback_nice)
             self.realtime = False
             log.warning("media: blocks take longer than %.1f ms on average: leaving real-time scheduling",
                         period * 1e3)
@@ -557,6 +561,7 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
                           port_max=options.get("port_max", 20000), host=options.get("host", "0.0.0.0"),
                           echo=options.get("echo", True), group=options.get("group", True))
         srv.realtime = rt
+        srv.fallback_nice = int(options.get("nice") or -10)
         await srv.serve(path)
 
     asyncio.run(main())
