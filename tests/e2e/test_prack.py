@@ -98,3 +98,37 @@ def test_uac_requiring_100rel_gets_reliable_183_retransmitted_until_prack(tmp_pa
     assert len(ok) == 1
     assert rig.tap.first("CONNECT", "from_pbx") is not None
     assert rig.cti("call.ended")[0]["cause"] == 16
+
+
+def test_offers_in_prack_and_update_before_answer_repoint_the_media(tmp_path: Path) -> None:
+    """Through the gateway: the PBX alerts with PI 8 (reliable 183 with our answer), sipp's
+    PRACK and then an UPDATE carry new offers (ports 6010, 6020): each is answered in its
+    200 (sipp checks), the bridge re-points the stream each time (CTI call.media_changed)
+    and keeps the B-channel, then the PBX answers and the call ends with sipp's BYE."""
+    async def body() -> Rig:
+        async with Rig(tmp_path, ("127.0.0.1", 9)) as rig:
+            rig.pbx.policy = None
+            calls: list[Any] = []
+
+            def on_event(call: Any, ev: Any) -> None:
+                if ev.name == "PRI_EVENT_RING":
+                    calls.append(call)
+                    rig.pbx.pri.proceeding(call.handle, call.channel, 0)
+                    rig.pbx.pri.acknowledge(call.handle, call.channel, 1)
+            rig.pbx.on_event = on_event
+            uac = Sipp(tmp_path / "sipp", "uac_early_offers.xml", remote=rig.sip_address,
+                       service="3001", timeout_s=20)
+            try:
+                await wait_for(lambda: len(rig.cti("call.media_changed")) >= 2, 10,
+                               "both offers taken")
+                rig.pbx.answer(calls[0])
+                res = await asyncio.get_running_loop().run_in_executor(None, uac.wait, 20)
+                assert res.ok(), res.errors + res.messages[-3000:]
+                await wait_for(rig.idle, 10, "every channel idle: " + rig.describe())
+            finally:
+                uac.kill()
+            return rig
+    rig = asyncio.run(body())
+    assert len(rig.cti("call.media_changed")) == 2
+    assert rig.tap.names().count("SETUP") == 1 and rig.tap.names().count("DISCONNECT") == 1
+    assert rig.tap.first("DISCONNECT", "to_pbx").cause == 16
