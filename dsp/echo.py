@@ -63,6 +63,8 @@ MIN_BLOCK = 8
 MAX_BLOCK = 160
 _DBM0_RMS = 16020.7
 _ECHO_FLOOR = (_DBM0_RMS * 10 ** (-45 / 20)) ** 2
+TONE_HOLD = SAMPLE_RATE  # samples (1 s) the tone detector is fed after a possible tone
+_TONE_MIN_POWER = (_DBM0_RMS * 10 ** (-40 / 20)) ** 2
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class EchoCanceller:
         self._enabled = np.ones(channels, bool)
         self._tones = AnswerToneDetector(channels) if tone_disabler else None
         self._tone = np.zeros(channels, np.int8)
+        self._tone_hold = 0  # samples the detector is still fed after a possible tone
+        self._probes: dict[int, npt.NDArray[np.float32]] = {}
         self._erl_db = np.zeros(channels, np.float32)
         self._srin = np.zeros(channels, np.float32)
         self._secho = np.zeros(channels, np.float32)
@@ -127,6 +131,7 @@ class EchoCanceller:
         self._secho[mask] = 0
         self._tone[mask] = 0
         self._caller_blk[mask] = False
+        self._tone_hold = 0
         if self._tones is not None:
             if channel is None:
                 self._tones.reset()
@@ -159,6 +164,44 @@ class EchoCanceller:
             background_dbm0=10 * np.log10(bg / _DBM0_RMS**2 + 1e-12),
         )
 
+    def _tone_gate(self, sin: Int16Array) -> bool:
+        """Whether the answer tone detector must see this call.
+
+        It costs as much as a fifth of the canceller, and answer tones are
+        rare: the detector is fed while any channel holds a tone state, and
+        for TONE_HOLD after any channel's call had a 2100 Hz component
+        within 7 dB of a pure tone's share (a Hann-windowed DFT bin at
+        2100 Hz, main lobe +/-100 Hz at 20 ms) above -40 dBm0.  A tone must
+        last 250 ms to operate the disabler, so it is always seen from its
+        start; the hold covers dips of the bin at phase reversals.
+        """
+        n = sin.shape[1]
+        if self._tone.any():
+            self._tone_hold = TONE_HOLD
+            return True
+        probe = self._probes.get(n)
+        if probe is None:
+            t = np.arange(n)
+            win = np.hanning(n + 2)[1:-1]
+            ph = 2 * np.pi * 2100 * t / SAMPLE_RATE
+            # Scaled so that a pure 2100 Hz tone's bin power equals its
+            # sum of squares (|sum w x e^-jwt|^2 = A^2 sum(w)^2 / 4).
+            scale = np.sqrt(2 * n) / np.sum(win)
+            probe = (scale * np.stack([win * np.cos(ph), win * np.sin(ph)], axis=1)).astype(np.float32)
+            self._probes[n] = probe
+        x = sin.astype(np.float32)
+        z = x @ probe
+        bin_pow = np.einsum("ij,ij->i", z, z)
+        total = np.einsum("ij,ij->i", x, x)
+        possible = (bin_pow > 0.2 * total) & (total > n * _TONE_MIN_POWER)
+        if possible.any():
+            self._tone_hold = TONE_HOLD
+        elif self._tone_hold > 0:
+            self._tone_hold -= n
+        else:
+            return False
+        return True
+
     # -- processing -------------------------------------------------------
     def process(self, rin: Int16Array, sin: Int16Array) -> Int16Array:
         """Cancel the echo of ``rin`` in ``sin`` (both int16 (channels, n)); return Sout."""
@@ -174,7 +217,7 @@ class EchoCanceller:
         if not MIN_BLOCK <= n <= MAX_BLOCK:
             raise ValueError(f"EchoCanceller.process: n = {n}, must be {MIN_BLOCK}..{MAX_BLOCK}")
 
-        if self._tones is not None:
+        if self._tones is not None and self._tone_gate(sin):
             self._tone = self._tones.process(sin)
         modem = self._tone == AnswerTone.TONE_PR
         cancel = self._enabled & ~modem
