@@ -45,7 +45,7 @@ def test_peer_refreshes_by_update_keep_the_call_and_channel(tmp_path: Path) -> N
     (sipp checks), the PBX call stays connected for 3 s (past the 2 s interval) and
     ends only with sipp's BYE (cause 16)."""
     rig = asyncio.run(_sip_call(tmp_path, str(SCEN / "uac_timer_refresh.xml"), 1))
-    assert len(rig.wire.received("UPDATE ")) == 3
+    assert len(set(rig.wire.received("UPDATE "))) == 3  # (retransmissions once)
     assert _held(rig) > 2.8, rig.tap.describe()
     assert rig.tap.first("DISCONNECT", "to_pbx").cause == 16
     assert rig.cti("call.ended")[0]["cause"] == 16
