@@ -206,6 +206,15 @@ def test_out_disconnect_pi8_keeps_announcement_until_timer() -> None:
     assert out[:2] == [B.IsdnReleaseReq(), B.SipRejectReq(486, CauseFact(17))]
 
 
+def test_timers_are_read_when_the_call_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value given to the Bridge wins; otherwise the module's value at construction (the
+    end-to-end rig lowers EARLY_DISCONNECT_S this way), not the one at import."""
+    monkeypatch.setattr(B, "EARLY_DISCONNECT_S", 2.5)
+    b, _ = outbound()
+    assert b.early_disconnect_s == 2.5
+    assert B.Bridge("x", b.router, early_disconnect_s=7.0, media_open_s=1.0).media_open_s == 1.0
+
+
 def test_out_disconnect_pi8_caller_cancels() -> None:
     b, _ = outbound()
     b.handle(B.IsdnPlaced("span1", 23), 0.0)
