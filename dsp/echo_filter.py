@@ -297,10 +297,16 @@ class AdaptiveFilter:
             # Whitened Rin/Sin cross-correlation per partition (the first
             # gradient step, summed without feedback): the bulk delay.
             # Young channels only (calls start at any time: few at once).
-            d0 = self._dcur[rows]
+            # (all channels young, e.g. spans brought up at once: slices)
+            yr: slice | npt.NDArray[np.intp] = slice(None) if len(rows) == self.channels else rows
+            d0 = self._dcur[yr]
             df = _rfft(np.concatenate([np.zeros_like(d0), d0], axis=1))
             reg = _SILENCE_BIN_POWER * 1e-2 * k
-            self.corr[:, rows] += self._xc[i:i + k, rows] * (df / (self._span[rows] + reg))[None]
+            df /= self._span[yr] + reg
+            if isinstance(yr, slice):
+                self.corr += np.multiply(self._xc[i:i + k], df[None], out=self._grad)
+            else:
+                self.corr[:, yr] += self._xc[i:i + k, yr] * df[None]
         on = self.adapt & learn & ~self.narrowband
         if not on.any():
             return

@@ -100,6 +100,7 @@ class Foreground:
         self._ebg = np.zeros(c, np.float32)
         self._age = np.zeros(c, np.float32)
         self._next = np.full(c, EST_BLOCKS, np.float32)
+        self._turn = np.arange(c)
         bg.corr_on = np.ones(c, bool)
         # Foreground weights of the last ROLLBACK blocks (ring; _slot newest).
         self._saved = np.zeros((ROLLBACK, *self.f.w.shape), self.f.w.dtype)
@@ -189,8 +190,8 @@ class Foreground:
         # Estimates at geometrically spaced ages while the background is
         # young (from the cross-correlation), then now and then from its taps.
         due = bg.age >= self._next
-        if bg.blocks_done % RECHECK == 0:
-            due |= self.located & (bg.age >= YOUNG)
+        # (channels take turns, so that no block carries all the re-checks)
+        due |= self.located & (bg.age >= YOUNG) & ((bg.blocks_done + self._turn) % RECHECK == 0)
         if due.any():
             self._locate(due)
             age = bg.age[due]
