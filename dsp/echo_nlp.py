@@ -232,6 +232,8 @@ class Nlp:
             frame = sfft.irfft(mag * phase, n=2 * FRAME, axis=1, workers=1) * _WIN
             hop = frame[:, :FRAME] + self._cn_tail
             self._cn_tail = frame[:, FRAME:]
+            if n == FRAME and self._cn_queue.shape[1] == 0:
+                return hop  # a whole hop per call: no queue
             self._cn_queue = np.concatenate([self._cn_queue, hop], axis=1)
         out = self._cn_queue[:, :n]
         self._cn_queue = self._cn_queue[:, n:]
