@@ -230,7 +230,7 @@ class Nlp:
                 self._cn_mag = np.sqrt(self._bg * 2.0, dtype=np.float32)
             mag = self._cn_mag
             frame = sfft.irfft(mag * phase, n=2 * FRAME, axis=1, workers=1) * _WIN
-            hop = frame[:, :FRAME] + self._cn_tail
+            hop: F32 = frame[:, :FRAME] + self._cn_tail
             self._cn_tail = frame[:, FRAME:]
             if n == FRAME and self._cn_queue.shape[1] == 0:
                 return hop  # a whole hop per call: no queue
