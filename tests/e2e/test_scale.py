@@ -83,6 +83,9 @@ async def _killed(tmp: Path) -> None:
             assert busy[0] == [] and busy[1] == [], busy
             assert len(busy[2]) == PER_SPAN and len(busy[3]) == PER_SPAN, busy
             assert part.core.board.span_state("span1") == "up"
+            board = part.media.section()
+            assert [b["restarts"] for b in board] == [1, 0], board
+            assert board[0]["last_exit"] == "killed by SIGKILL", board
             assert len(part.calls) == calls - len(on_victim)
             heard = await heard_on(rig, {2, 3}, calls - len(on_victim))
             assert len(heard) == calls - len(on_victim), heard
