@@ -148,8 +148,10 @@ class Rig:
     async def __aenter__(self) -> Rig:
         self.wire = SipWire()
         wl = logging.getLogger("tdmgw.sip.wire")
+        self._wire_was = (wl.level, wl.propagate)
         wl.addHandler(self.wire)
         wl.setLevel(logging.DEBUG)
+        wl.propagate = False  # to this capture only, not through every log handler
         self.task = asyncio.create_task(self.core.run())
         await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
         assert self.core.part_states[PART] == "running", self.core.part_states
@@ -161,7 +163,10 @@ class Rig:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        logging.getLogger("tdmgw.sip.wire").removeHandler(self.wire)
+        wl = logging.getLogger("tdmgw.sip.wire")
+        wl.removeHandler(self.wire)
+        wl.setLevel(self._wire_was[0])
+        wl.propagate = self._wire_was[1]
         self.core.stop()
         if self.task is not None:
             await asyncio.wait_for(self.task, 15)
