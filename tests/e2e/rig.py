@@ -9,6 +9,7 @@ gateway part, and starts `appliance.demo.pbx.SimulatedPbx` on the span's far end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -153,13 +154,20 @@ class Rig:
         wl.setLevel(logging.DEBUG)
         wl.propagate = False  # to this capture only, not through every log handler
         self.task = asyncio.create_task(self.core.run())
-        await wait_for(lambda: self.core.part_states.get(PART) is not None, 60)
-        assert self.core.part_states[PART] == "running", self.core.part_states
-        await self.pbx.start()
-        # up, and the restarts of the idle channels a link start brings (NI-2) are done
-        await wait_for(lambda: self.pbx.up and all(
-            s.link_up and s.dch.ctl.pool.all_idle() and not s.dch.ctl.pool.restarting()
-            for s in self.part.spans.values()), 20)
+        try:
+            await wait_for(lambda: self.core.part_states.get(PART) is not None, 60,
+                           "the gateway part started")
+            assert self.core.part_states[PART] == "running", self.core.part_states
+            await self.pbx.start()
+            # up, and the restarts of the idle channels a link start brings (NI-2) are done
+            await wait_for(lambda: self.pbx.up and all(
+                s.link_up and s.dch.ctl.pool.all_idle() and not s.dch.ctl.pool.restarting()
+                for s in self.part.spans.values()), 20, "D-channel up, restarts done")
+        except BaseException:
+            # no media process, sippy socket or capture left behind by a rig that never came up
+            with contextlib.suppress(Exception):
+                await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
