@@ -215,10 +215,12 @@ class GatewayPart:
             self._span_event(ev)
         elif kind == "dtmf":
             cid = ev.get("call_id")
-            if ev.get("phase", "end") == "end" or "digit" in ev:
+            # one call.dtmf per digit, when it ends (duration known): the media process
+            # reports start and end, from the PBX (in band) or from SIP (RFC 4733)
+            if ev.get("phase", "end") == "end" and ev.get("digit"):
                 self.core.bus.publish("call.dtmf", call=cid, digit=ev.get("digit"),
-                                      source="pbx", **{k: v for k, v in ev.items()
-                                                        if k in ("duration_ms",)})
+                                      source=ev.get("from", "pbx"),
+                                      **{k: v for k, v in ev.items() if k in ("duration_ms",)})
         elif kind in ("rtp_timeout", "latched"):
             self.core.bus.publish(f"call.{kind}", **{k: v for k, v in ev.items() if k != "event"})
             if kind == "rtp_timeout":
