@@ -78,6 +78,8 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
                                "the gateway's detector reporting the digit")
                 await wait_for(lambda: rig.pbx.heard.get(call.channel, ""), 5,
                                "the digit repeated back by the voice AI")
+                await wait_for(lambda: any(d["source"] == "sip" for d in rig.cti("call.dtmf")),
+                               3, "the repeat's end reported (RFC 4733 from SIP)")
                 rig.pbx.hangup(call, 16)
                 await wait_for(rig.idle, 10, "every channel idle: " + rig.describe())
                 media = next(iter(rig.cti("call.media")), {}).get("stats", {})
@@ -88,8 +90,12 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
             print(out)
             (tmp_path / "voiceai.log").write_text(out)
     rig, heard, events_tx = asyncio.run(body())
+    # one CTI event per digit and way: the PBX's '5' (in band) and the voice AI's repeat
+    # (RFC 4733 from SIP), each with its duration
     dtmf = rig.cti("call.dtmf")
-    assert dtmf[0]["digit"] == "5" and dtmf[0]["source"] == "pbx", dtmf
+    for source in ("pbx", "sip"):
+        got = [d for d in dtmf if d["source"] == source]
+        assert got and all(d["digit"] == "5" and d["duration_ms"] > 40 for d in got), dtmf
     assert events_tx > 0
     log = (tmp_path / "voiceai.log").read_text()
     # '5', or '55' when the virtual span slips a block mid-digit on a loaded machine (the
