@@ -110,7 +110,7 @@ class MediaServer:
 
     def __init__(self, spans: list[tuple[SpanParams, dict[str, Any]]], *, port_min: int = 10000,
                  port_max: int = 20000, host: str = "0.0.0.0", echo: bool = True,
-                 poll_interval: float = 0.05, group: bool = True) -> None:
+                 poll_interval: float = 0.05, group: bool = True, phases: int = 2) -> None:
         self.port_min = port_min + (port_min & 1)
         self.port_max = port_max
         self.host = host
@@ -130,7 +130,7 @@ class MediaServer:
                 objs.append(make_span(params, extra))
             p0, e0 = members[0]
             eng = SpanEngine("+".join(offsets), total, str(p0.span_law), p0.block_samples,
-                             echo=e0.get("echo", echo))
+                             echo=e0.get("echo", echo), phases=phases)
             idle = objs[0].law.idle
             g = _Group(objs, eng, select.epoll(), offsets,
                        np.full((total, p0.block_samples), idle, dtype=np.uint8),
@@ -559,7 +559,8 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
     async def main() -> None:
         srv = MediaServer(params, port_min=options.get("port_min", 10000),
                           port_max=options.get("port_max", 20000), host=options.get("host", "0.0.0.0"),
-                          echo=options.get("echo", True), group=options.get("group", True))
+                          echo=options.get("echo", True), group=options.get("group", True),
+                          phases=int(options.get("phases", 2)))
         srv.realtime = rt
         srv.fallback_nice = int(options.get("nice") or -10)
         await srv.serve(path)

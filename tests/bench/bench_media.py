@@ -152,7 +152,7 @@ def _peer(conn: Any, n_max: int) -> None:
 class Rig:
     """The media pool (E1 clock spans of 30 channels) and the RTP peer, spawned once for several runs."""
 
-    def __init__(self, n_spans: int, processes: int) -> None:
+    def __init__(self, n_spans: int, processes: int, **options: Any) -> None:
         spans = []
         for i in range(n_spans):
             p = SpanParams(name=f"e1-{i}", number=i + 1, driver="virtual", type="E1", block_samples=BLOCK,
@@ -160,7 +160,7 @@ class Rig:
             spans.append((p, {"clock": True, "far_end": "tests.bench.bench_media:BenchFarEnd"}))
         self.tmp = tempfile.mkdtemp(prefix="tdmgw-bench-media-")
         self.pool = MediaPool(self.tmp, spans, processes=processes, port_min=40000, port_max=60000,
-                              host="127.0.0.1", log_level="WARNING", realtime=True, nice=-10)
+                              host="127.0.0.1", log_level="WARNING", realtime=True, nice=-10, **options)
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.peer = ctx.Process(target=_peer, args=(child, 30 * n_spans), daemon=True)
