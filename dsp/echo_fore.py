@@ -64,7 +64,7 @@ BoolArray = npt.NDArray[np.bool_]
 C64 = npt.NDArray[np.complex64]
 
 FORE_TAPS: Final = BLOCK  # one partition
-FORE_MU: Final = 0.7
+FORE_MU: Final = 0.9
 FORE_PSMOOTH: Final = 0.8
 FORE_TAU: Final = 40.0  # blocks: the step schedule's fall (see dsp.echo_filter)
 EST_BLOCKS: Final = 6.0  # background blocks learnt before the first delay estimate
@@ -74,7 +74,7 @@ GROW: Final = 1.15  # ratio of the ages at which the delay is estimated while yo
 WINDOW: Final = 16  # taps around the echo peak the estimate looks for
 PRE: Final = 40  # taps of the foreground before the peak window
 MOVE: Final = 24  # a larger move of the estimate restarts the foreground
-ROLLBACK: Final = 3  # blocks kept: the weights from 2 blocks before an onset come back
+ROLLBACK: Final = 4  # blocks kept: the weights from 3 blocks before an onset come back
 HYST: Final = 1.25  # 1 dB
 _SPARE: Final = 8 * BLOCK  # history written ahead before it is moved back
 SMOOTH: Final = 0.7  # error power smoothing per block for the choice
