@@ -217,16 +217,15 @@ class MediaServer:
         eng = h.engine
         out = eng.tick_rtp(h.rx, now)
         built = time.monotonic()
-        calls = self.calls
         for st, data in out:
-            call = calls.get(st.spec.call_id)
+            sock = st.sock
             addr = st.send_addr
-            if call is None or addr is None:
+            if sock is None or addr is None:
                 continue
             if st.srtp is not None:
                 data = st.srtp.protect(data)
             try:
-                call.rtp.sendto(data, addr)
+                sock.sendto(data, addr)
             except OSError:
                 st.counters.send_errors += 1
                 continue
@@ -447,6 +446,7 @@ class MediaServer:
             rtcp_s.close()
             raise
         call = _Call(st, h.engine, rtp_s, rtcp_s)
+        st.sock = rtp_s
         self.calls[spec.call_id] = call
         h.calls_by_fd[rtp_s.fileno()] = (call, False)
         h.calls_by_fd[rtcp_s.fileno()] = (call, True)
@@ -483,6 +483,7 @@ class MediaServer:
                 sock = call.rtp if st.spec.rtcp_mux else call.rtcp
                 sock.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
         call.engine.close(st.row)
+        st.sock = None
         for s in (call.rtp, call.rtcp):
             h.calls_by_fd.pop(s.fileno(), None)
             with contextlib.suppress(OSError, ValueError):

@@ -239,6 +239,7 @@ class Stream:
         self.dtmf_duration: int | None = None  # its length as the detector measured it (samples)
         self.local_tone: str | None = None  # "ringback", ... toward the PBX
         self.opened = now
+        self.sock: Any = None  # the media process's RTP socket for this call (the engine never uses it)
         self.first_in = now  # when the first sample of the last packet built entered the span
 
     # -------------------------------------------------------------- addresses
