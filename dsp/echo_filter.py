@@ -147,8 +147,6 @@ class AdaptiveFilter:
         # Adapt each channel every other block only (a background filter
         # behind a faster foreground): half the adaptation cost.
         self.half = False
-        # Another filter on the same channels whose double talk decision this one takes.
-        self.follow: AdaptiveFilter | None = None
         # Channels whose Rin/Sin cross-correlation is summed in ``corr`` (K, C, F).
         self.corr_on = np.zeros(c, bool)
         self.corr = np.zeros((k, c, f), np.complex64)
@@ -277,12 +275,8 @@ class AdaptiveFilter:
         far_active = self._pm[i:i + k].max(axis=0) > _SILENCE_BIN_POWER
         self.far_active = far_active
         self.trained += far_active
-        if self.follow is None:
-            self._narrowband_guard(pw[0], far_active)
-            self._detect_double_talk()
-        else:
-            self.narrowband = self.follow.narrowband
-            self.double_talk = self.follow.double_talk.copy()
+        self._narrowband_guard(pw[0], far_active)
+        self._detect_double_talk()
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         self._path_change(xw, pw, ef, far_active)
