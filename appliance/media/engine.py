@@ -148,6 +148,7 @@ class SpanEngine:
         self.ticks = 0
         self.tick_ms = 0.0
         self._t0 = 0.0
+        self._poll_from = 0  # the stream poll() starts from (reports are made in turn)
         self.cpu_echo = 0.0  # CPU seconds in the echo canceller and the DTMF detector
         self.cpu_dtmf = 0.0
 
@@ -708,14 +709,26 @@ class SpanEngine:
 
     # ------------------------------------------------------------ timers
 
-    def poll(self, now: float) -> list[tuple[Stream, bytes, Addr]]:
-        """RTCP reports due and RTP timeouts; returns RTCP datagrams to send."""
+    def poll(self, now: float, max_reports: int = 12) -> list[tuple[Stream, bytes, Addr]]:
+        """RTCP reports due and RTP timeouts; returns RTCP datagrams to send.
+
+        At most `max_reports` reports per call, the streams taken in turn from where the
+        last call stopped: calls opened together have their first reports due together, and
+        building them all at once would hold up the span blocks (a report that waits is
+        sent at the next poll, 50 ms later in the media process)."""
         out = []
-        for st in self.streams:
+        made = 0
+        n = len(self.streams)
+        start = self._poll_from
+        for j in range(n):
+            st = self.streams[(start + j) % n]
             if st is None:
                 continue
             r = st.rtcp
-            if now >= r.get_timer():
+            if made < max_reports and now >= r.get_timer():
+                made += 1
+                if made == max_reports:
+                    self._poll_from = (start + j + 1) % n
                 r.we_sent = st.sender.packets > 0
                 r.packets_sent, r.octets_sent, r.rtp_ts_now = st.sender.packets, st.sender.octets, st.sender.ts
                 data = r.handle_timer(now)
