@@ -438,6 +438,7 @@ class MediaServer:
             rtcp_s.close()
             raise SpecError(f"span {spec.span}: no channel {spec.channel} (0..{sp.channels - 1})")
         st = Stream(spec.with_(local_port=port), time.monotonic())
+        st.rtcp.wall_offset = time.time() - time.monotonic()  # SR timestamps are wallclock
         st.row = h.offsets[spec.span] + spec.channel
         try:
             h.engine.open(st)
@@ -479,7 +480,10 @@ class MediaServer:
         addr = st.rtcp_addr
         if addr is not None:
             with contextlib.suppress(OSError):
-                bye = st.rtcp.report(time.monotonic(), bye=True)
+                r = st.rtcp
+                r.we_sent = st.sender.packets > 0  # the last compound is an SR if we sent (RFC 3550 s6.4)
+                r.packets_sent, r.octets_sent, r.rtp_ts_now = st.sender.packets, st.sender.octets, st.sender.ts
+                bye = r.report(time.monotonic(), bye=True)
                 sock = call.rtp if st.spec.rtcp_mux else call.rtcp
                 sock.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
         call.engine.close(st.row)

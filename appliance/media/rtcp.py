@@ -345,6 +345,9 @@ class RtcpSession:
         self.we_sent = False
         self.last_rtt: float | None = None
         self.remote_reports: list[ReportBlock] = []
+        # added to `now` for NTP timestamps, which are wallclock (RFC 3550 s4, s6.4.1): an owner
+        # whose `now` is time.monotonic() sets time.time() - time.monotonic()
+        self.wall_offset = 0.0
         self._next = now + self.MIN_INTERVAL / 2 * self.rng.uniform(0.5, 1.5)
 
     def get_timer(self) -> float:
@@ -365,7 +368,7 @@ class RtcpSession:
         for b in blocks:
             if b.ssrc == self.ssrc:
                 self.remote_reports = [*self.remote_reports[-7:], b]
-                rtt = round_trip(b, ntp_from_unix(now))
+                rtt = round_trip(b, ntp_from_unix(now + self.wall_offset))
                 if rtt is not None:
                     self.last_rtt = rtt
 
@@ -374,7 +377,7 @@ class RtcpSession:
         blocks = (self.source.report_block(now),) if self.source is not None else ()
         first: RtcpPacket
         if self.we_sent:
-            first = SenderReport(self.ssrc, ntp_from_unix(now), self.rtp_ts_now,
+            first = SenderReport(self.ssrc, ntp_from_unix(now + self.wall_offset), self.rtp_ts_now,
                                  self.packets_sent, self.octets_sent, blocks)
         else:
             first = ReceiverReport(self.ssrc, blocks)

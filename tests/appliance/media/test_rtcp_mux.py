@@ -74,3 +74,6 @@ def test_media_process_sends_rtcp_from_the_rtp_port(tmp_path: Path) -> None:
     assert got, "no RTCP on the RTP port"
     assert all(src == ("127.0.0.1", port) for _d, src in got)  # from our RTP port
     assert any(isinstance(p, rtcp.Goodbye) for p in rtcp.decode_compound(got[-1][0]))  # the BYE at close
+    srs = [p for d, _s in got for p in rtcp.decode_compound(d) if isinstance(p, rtcp.SenderReport)]
+    assert srs  # we sent RTP, so the reports are SRs, and their NTP timestamps are wallclock
+    assert all(abs((sr.ntp_timestamp >> 32) - rtcp.NTP_EPOCH_OFFSET - time.time()) < 30 for sr in srs)
