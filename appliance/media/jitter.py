@@ -23,7 +23,9 @@ silence is played (grow).  A far end whose clock runs 100 ppm fast or slow
 moves the depth by 0.8 samples a second; those small errors are absorbed in
 the pauses of speech.  If no quiet block comes (a continuous tone), one
 sample per `trickle` samples is skipped or repeated, so the delay stays
-bounded for hours.
+bounded for hours.  A depth more than `max_depth` above the target is a
+backlog (the span clock stalled while packets kept coming), not jitter: the
+excess is dropped at once.
 
 Limits: one stream per channel; the ring bounds every buffer (a packet more
 than the ring ahead resynchronises the stream, counted).
@@ -288,7 +290,13 @@ class JitterBuffer:
         for i, c in enumerate(self.chans):
             if c is None or not c.pending:
                 continue
-            if self.quiet[i]:
+            if -c.pending > c.max_depth:
+                # a backlog, not jitter: the span clock stalled (or skipped ahead) while
+                # packets kept coming, so the depth is more than the maximum above its
+                # target; drop the excess now (one discontinuity) rather than carry
+                # the extra delay for the seconds the trickle would take
+                amount = c.pending
+            elif self.quiet[i]:
                 amount = max(-4 * n, min(n - 1, c.pending))
             else:
                 c.since_trickle += n

@@ -187,3 +187,28 @@ def test_late_packet_is_counted_not_played() -> None:
         jb.read()
     assert jb.put(0, P, _payload(1)) == "late"
     assert jb.stats(0).late == 1
+
+
+def test_span_clock_stall_backlog_dropped_at_once() -> None:
+    """The span clock stops reading for 200 ms (a starved media process; the virtual
+    span's clock then skips ahead) while a continuous tone keeps arriving: the buffer
+    is back near its target within a second, not after the ~12 s the trickle needs."""
+    jb = JitterBuffer(1, block=40)
+    jb.open(0, P, 20 * 8, 60 * 8)
+    ts = 0
+    depths: dict[int, int] = {}
+    for t in range(0, 8000 * 4, 40):
+        if t % P == 0:
+            tone = (8000 * np.sin(2 * np.pi * 1004 * (ts + np.arange(P)) / 8000)).astype(np.int16)
+            jb.put(0, ts, tone)
+            ts += P
+        if 8000 <= t < 8000 + 1600:
+            continue  # no blocks read
+        jb.read(40)
+        if t % 4000 == 0:
+            depths[t] = jb.stats(0).depth
+    st = jb.stats(0)
+    assert st.dropped >= 1200  # the 200 ms (1,600 samples) less what the target kept
+    assert depths[2 * 8000] <= st.target + P, (depths, st)
+    assert depths[3 * 8000] <= st.target + P
+    assert st.target <= 60 * 8
