@@ -269,7 +269,11 @@ class GatewayPart:
     def _media_up(self, spans: list[str], pid: int | None) -> None:
         now = time.monotonic()
         for name in spans:
-            self.core.board.set_span(name, "starting", detail={"host": f"media process {pid}"})
+            # the new process may have reported layer 1 up before this callback ran
+            # (_media_down left "alarm"): keep its "up" rather than hide it as "starting"
+            if self.core.board.span_state(name) != "up":
+                self.core.board.set_span(name, "starting",
+                                         detail={"host": f"media process {pid}"})
             sp = self.spans.get(name)
             if sp is not None:
                 self._isdn_events(sp, sp.dch.start(now))
