@@ -268,6 +268,11 @@ class VirtualEndpoint(Span):
                                 slips=self._local_slips + s.slips)
         self._emit(self.state.flush_counters(now))
 
+    @property
+    def skipped(self) -> int:
+        """Span blocks this end's clock skipped because it stalled (ClockSpan's unit)."""
+        return self._clock.skipped // self.block_samples if self._clock is not None else 0
+
     def detail(self) -> dict[str, Any]:
         s = self.playout.stats
         return {

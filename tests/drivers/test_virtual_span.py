@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,29 @@ async def test_start_errors_say_what_and_where(tmp_path: Path) -> None:
         assert (tmp_path / "file").read_text() == "not a socket"  # left alone
     finally:
         busy.close()
+
+
+@run
+async def test_a_stalled_end_reports_the_blocks_its_clock_skipped(tmp_path: Path) -> None:
+    """The media bench reads `skipped` (span blocks, as ClockSpan counts them) to tell
+    a media process that fell behind its span clocks; a virtual span reports it too."""
+    path = str(tmp_path / "d.sock")
+    gw = VirtualSpan(params("gw", Side.USER, path, SpanType.E1))
+    far = VirtualFarEnd(params("far", Side.NETWORK, path, SpanType.E1))
+    gw.set_listener(Recorder())
+    far.set_listener(Recorder(offset=100))
+    await gw.start()
+    assert gw.skipped == 0
+    await far.start()
+    gw.set_remote(far.bchannel_address)
+    far.set_remote(gw.bchannel_address)
+    try:
+        await until(lambda: gw.status().layer1_up and far.status().layer1_up)
+        before = gw.skipped
+        time.sleep(1.0)  # the whole event loop stalls (a starved process), on purpose
+        blocks = gw.blocks
+        await until(lambda: gw.blocks > blocks + 4)
+        assert gw.skipped - before >= 40  # most of the 1 s of 10 ms blocks was skipped
+    finally:
+        await far.stop()
+        await gw.stop()
