@@ -174,7 +174,9 @@ class MediaPlane:
             loop.remove_reader(proc.proc.sentinel)
         if slot.proc is not proc or self._stopping:
             return
-        proc.proc.join(0)
+        # the sentinel is readable once the child's fds close, a moment before it can
+        # be reaped: wait that moment (it is exiting) so the exit code is known
+        proc.proc.join(1.0)
         code = proc.proc.exitcode
         why = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
                and -code in signal.valid_signals() else f"exit code {code}")
