@@ -44,11 +44,12 @@ from appliance.gateway.media import MediaPlane, PortPool, finite, media_summary,
 from appliance.gateway.routing import Router
 from appliance.interwork.facts import CauseFact
 from appliance.isdn.cc import events as E
+from appliance.isdn.cc import parties
 from appliance.isdn.cc.channels import Hunting
 from appliance.isdn.cc.dchannel import DChannel
 from appliance.isdn.cc.variants import VariantProfile, profile
 from appliance.isdn.q921 import Lapd
-from appliance.isdn.q931 import Facility, Message, Variant
+from appliance.isdn.q931 import Variant
 from appliance.logs import get_logger
 from appliance.media.control import MediaError
 from appliance.media.stream import Codec, StreamSpec
@@ -380,7 +381,8 @@ class GatewayPart:
         sp.calls[ev.call_id] = cid
         self.counters["calls_in"] += 1
         self._feed(ctx, B.IsdnSetup(sp.cfg.name, ev.channel, facts_in(ev.message),
-                                    name_follows=_name_follows(ev.message)))
+                                    name_follows=ev.message is not None
+                                    and parties.name_follows(ev.message)))
 
     # -------------------------------------------------------------- SIP events
 
@@ -672,10 +674,3 @@ def _rtp_host(bind: str, trunks: Any) -> str:
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.error("gateway task failed: %r", fut.exception())
-
-
-def _name_follows(msg: Any) -> bool:
-    """The SETUP announces the calling name in a later FACILITY (NI-2)."""
-    raw = getattr(msg, "raw", None)
-    return isinstance(raw, Message) and any(
-        isinstance(ie, Facility) and ie.name_follows for ie in raw.ies)

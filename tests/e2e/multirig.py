@@ -33,7 +33,7 @@ from appliance.config.load import loads
 from appliance.core.app import Core
 from appliance.gateway.runtime import GatewayPart
 from drivers.span import Side, SpanParams, SpanType, VirtualParams
-from tests.e2e.rig import wait_for
+from tests.e2e.rig import gateway_part, wait_for
 from tests.peers.sipp.runner import free_udp_port
 
 PART = "appliance.gateway.runtime:GatewayPart"
@@ -157,12 +157,7 @@ class MultiRig:
 
     @property
     def part(self) -> GatewayPart:
-        for hooks in self.core.shutdown._hooks.values():
-            for _, hook in hooks:
-                owner = getattr(hook, "__self__", None)
-                if isinstance(owner, GatewayPart):
-                    return owner
-        raise LookupError("no gateway part")
+        return gateway_part(self.core)
 
     @property
     def sip_address(self) -> tuple[str, int]:

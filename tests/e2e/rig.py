@@ -61,6 +61,16 @@ class SipWire(logging.Handler):
         return self._pick("RECEIVED", start)
 
 
+def gateway_part(core: Core) -> GatewayPart:
+    """The GatewayPart a Core runs (found through the shutdown hooks it registered)."""
+    for hooks in core.shutdown._hooks.values():
+        for _, hook in hooks:
+            owner = getattr(hook, "__self__", None)
+            if isinstance(owner, GatewayPart):
+                return owner
+    raise LookupError("no gateway part")
+
+
 def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
                 extra_trunk: str = "", routes: str | None = None,
                 trunks: str | None = None) -> str:
@@ -133,12 +143,7 @@ class Rig:
 
     @property
     def part(self) -> GatewayPart:
-        parts = [p for p in self.core.shutdown._hooks.values() for _, p in p]
-        for hook in parts:
-            owner = getattr(hook, "__self__", None)
-            if isinstance(owner, GatewayPart):
-                return owner
-        raise LookupError("no gateway part")
+        return gateway_part(self.core)
 
     @property
     def sip_address(self) -> tuple[str, int]:

@@ -92,6 +92,12 @@ def calling_name(msg: Msg) -> str | None:
     return None
 
 
+def name_follows(msg: Msg) -> bool:
+    """The message announces the calling name in a later FACILITY (NI-2
+    "InformationFollowing", as Avaya CM sends it in the SETUP)."""
+    return any(isinstance(ie, Facility) and ie.name_follows for ie in msg.ies)
+
+
 def _party_number(digits: str, ton: int) -> bytes:
     # PartyNumber publicPartyNumber [1] IMPLICIT SEQUENCE {typeOfNumber, NumberDigits}
     inner = (ber.encode_tlv(ber.UNIVERSAL, False, ENUMERATED, ber.encode_int_value(ton))
