@@ -319,11 +319,6 @@ class GatewayPart:
             sp.link_up = True
             log.info("span %s: D-channel up%s", name, " (re-established)" if ev.reestablished
                      else "", extra={"span": name})
-            if self.core.board.span_state(name) == "starting":
-                # layer 2 established proves layer 1 up, should a restarted media
-                # process's layer-1 report have gone out before we listened for it
-                self._span_event({"span": name, "layer1_up": True, "alarms": [],
-                                  "detail": "D-channel up"})
             self.core.bus.publish("span.dchannel", span=name, up=True)
             return
         if isinstance(ev, E.DataLinkDown):

@@ -309,6 +309,15 @@ class MediaServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.append(writer)
+        # a new client first hears every span's state as it is now: span events sent
+        # before it connected (layer 1 coming up at start) did not reach it
+        for g in self.groups:
+            for sp in g.spans:
+                st = sp.status()
+                writer.write(json.dumps({"event": "span_event", "span": sp.name, "type": "Status",
+                                         "detail": "state when the client connected",
+                                         "layer1_up": st.layer1_up,
+                                         "alarms": st.alarms.names()}).encode() + b"\n")
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await self._serve_client(reader, writer)
 
