@@ -28,6 +28,7 @@ import enum
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,22 @@ from appliance.media.stream import StreamSpec
 from drivers.span import SpanParams
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_START_LOCK = threading.Lock()
+
+
+def _one_blas_thread() -> None:
+    """Ask numpy's BLAS in every child for one thread, once, for good.
+
+    Setting the variables around each start and restoring them raced: the
+    gateway starts its media processes from several threads at once, and a
+    fork that caught another thread's setenv/unsetenv half done handed exec a
+    torn environment (the child exited 255 before Python ran, seen in CI).
+    So they are set once, under the start lock, and left set: this process
+    loaded its BLAS already, and one thread suits every helper it starts.
+    """
+    for k in _THREAD_VARS:
+        if os.environ.get(k) != "1":
+            os.environ[k] = "1"
 
 
 class MediaError(RuntimeError):
@@ -66,20 +83,15 @@ class MediaProcess:
     def start(self, timeout: float = 60.0) -> None:
         # numpy's BLAS threads would fight the media loop (and each other) for the cores:
         # the media process does small blocks, one thread is right
-        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-        os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
-        try:
+        with _START_LOCK:
+            _one_blas_thread()
             self.proc.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.path):
             if not self.proc.is_alive() or time.monotonic() > deadline:
-                raise MediaError(f"media process did not start (exit code {self.proc.exitcode})")
+                code = self.proc.exitcode
+                why = " (the interpreter could not be executed)" if code == 255 else ""
+                raise MediaError(f"media process did not start (exit code {code}){why}")
             time.sleep(0.02)
 
     @property

@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import json
 import logging
 import os
 import select
-import signal
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
 MAX_DGRAM = 2048
-_PR_SET_PDEATHSIG = 1
 MAX_PER_TICK = 64  # datagrams read per socket per block: a flood cannot starve the tick
 
 
@@ -537,18 +535,29 @@ def _jsonable(o: Any) -> Any:
 def _die_with_parent(parent: int | None) -> None:
     """End this process when the one that spawned it dies, even by SIGKILL.
 
-    prctl(PR_SET_PDEATHSIG) asks the kernel for SIGTERM at the parent's death;
-    a parent that died before the call is caught by the getppid() check.
-    Without this a killed core leaves its media process running its clocks.
+    A pidfd of the parent becomes readable when that process exits; a small
+    thread waits on it.  prctl(PR_SET_PDEATHSIG) is not used: it fires when the
+    parent *thread* that forked ends, and the gateway starts media processes
+    from executor threads.  A parent that died before the pidfd was opened is
+    caught by the getppid() check.  Without this a killed core leaves its media
+    process running its clocks.
     """
+    if parent is None:
+        return
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            log.warning("media: prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        fd = os.pidfd_open(parent)
     except (OSError, AttributeError) as exc:
-        log.warning("media: no parent-death signal (%s)", exc)
-    if parent is not None and os.getppid() != parent:
+        log.warning("media: cannot watch the parent process (%s)", exc)
+        return
+    if os.getppid() != parent:
         os._exit(0)
+
+    def watch() -> None:
+        select.select([fd], [], [])
+        log.warning("media: the parent process %d is gone, exiting", parent)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tdmgw-media-parent", daemon=True).start()
 
 
 def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], options: dict[str, Any]) -> None:
