@@ -14,7 +14,7 @@ Adaptation: at arrival a packet's *slack* is how far its first sample lies
 ahead of the cursor.  Over a window of recent packets the largest slack is
 the buffer's depth for the least-delayed packets and (largest - smallest)
 is the jitter spread.  The target depth is the spread (held at its peak and
-decaying slowly) plus a margin of one read block, clamped to
+decaying slowly: halved in 4 s) plus a margin of one read block, clamped to
 [`min_depth`, `max_depth`], with `min_depth` at least one ptime (issue 9).
 When the depth is off target by more than `hysteresis`, the correction
 waits for a quiet block (low energy, concealment or comfort noise) and is
@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 QUIET_RMS = 90.0  # about -45 dBm0 in the 16-bit scale: adjusting here is inaudible
+PEAK_HALF_LIFE = 4 * 8000  # samples of stream: a jitter peak's hold halves in 4 s
 
 
 @dataclass
@@ -74,6 +75,7 @@ class _Chan:
     window: deque[int] = field(default_factory=lambda: deque(maxlen=50))  # slack - wofs
     wofs: int = 0  # cursor moves by adaptation since the window began (added back when read)
     spread_peak: float = 0.0
+    decay: float = 1.0  # spread_peak's factor per _adapt() (every 4 packets)
     pending: int = 0  # + samples to insert, - samples to drop
     since_trickle: int = 0
     n_put: int = 0
@@ -114,7 +116,8 @@ class JitterBuffer:
         hi = max(lo, min(max_depth, self.ring - 2 * ptime - 2 * self.block))
         lo = max(lo, self.block + self.hysteresis)
         hi = max(hi, lo)
-        self.chans[ch] = _Chan(ptime=ptime, min_depth=lo, max_depth=hi, target=lo)
+        self.chans[ch] = _Chan(ptime=ptime, min_depth=lo, max_depth=hi, target=lo,
+                               decay=0.5 ** (4 * ptime / PEAK_HALF_LIFE))
         self.valid[ch] = False
         self.active[ch] = False
         self.chans[ch].stats.target = lo  # type: ignore[union-attr]
@@ -263,7 +266,10 @@ class JitterBuffer:
             return
         hi, lo = max(w) + c.wofs, min(w) + c.wofs
         spread = hi - lo
-        c.spread_peak = max(float(spread), c.spread_peak * 0.995)
+        # the peak decays by stream time, not per packet, so that the hold is the same at
+        # every ptime: 4 s to halve (a spike is remembered for a few of its recurrences,
+        # but a call that began in a burst does not carry that delay for long)
+        c.spread_peak = max(float(spread), c.spread_peak * c.decay)
         # on time needs slack >= one read block; the hysteresis lets it sag that far first
         target = int(min(c.max_depth, max(c.min_depth, c.spread_peak + self.block + self.hysteresis)))
         c.target = target

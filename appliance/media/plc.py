@@ -105,13 +105,22 @@ class G711Plc:
 
     def process(self, audio: npt.NDArray[np.int16], missing: npt.NDArray[np.bool_]) -> npt.NDArray[np.int16]:
         """Fill the missing samples of every row; returns a new (channels, n) int16 block."""
-        audio.shape[1]
         rows = set(np.flatnonzero(missing.any(axis=1)).tolist()) | set(self._loss)
         if not rows:
             self._push(audio.astype(np.float64))
             return audio
         out = audio.astype(np.float64)
+        n = audio.shape[1]
+        whole: npt.NDArray[np.bool_] = np.asarray(missing.all(axis=1))
         for r in sorted(rows):
+            st = self._loss.get(r)
+            if st is not None and st.erased >= SILENT_AFTER and whole[r]:
+                # past 60 ms the erasure is silence (I.2.3): no synthesis to run.  A
+                # stream that stopped (or a far end that stalled) costs this, per block,
+                # on every one of its rows at once: it must stay cheap
+                out[r] = 0.0
+                st.erased += n
+                continue
             out[r] = self._row(r, out[r], missing[r])
         self._push(out)
         res: npt.NDArray[np.int16] = np.clip(np.rint(out), -32768, 32767).astype(np.int16)

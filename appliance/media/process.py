@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TS = struct.Struct("qq")
 MAX_DGRAM = 2048
+REALTIME_BACK = 0.7  # load (block time / period) below which real time is taken again ...
+REALTIME_BACK_S = 10.0  # ... after this long
 MAX_PER_TICK = 64  # datagrams read per socket per block: a flood cannot starve the tick
 
 
@@ -108,7 +110,7 @@ class MediaServer:
 
     def __init__(self, spans: list[tuple[SpanParams, dict[str, Any]]], *, port_min: int = 10000,
                  port_max: int = 20000, host: str = "0.0.0.0", echo: bool = True,
-                 poll_interval: float = 0.05, group: bool = True, phases: int = 2) -> None:
+                 poll_interval: float = 0.05, group: bool = True, phases: int | None = None) -> None:
         self.port_min = port_min + (port_min & 1)
         self.port_max = port_max
         self.host = host
@@ -143,6 +145,9 @@ class MediaServer:
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self.realtime = False  # set by child_main when SCHED_FIFO was granted
+        self.rt_priority: int | None = None  # its priority (None: never granted, no guard)
+        self.rt_drops = 0  # times the guard left real-time scheduling
+        self._calm_since: float | None = None
         self.fallback_nice = -10  # the niceness taken when leaving SCHED_FIFO (still ahead of normal work)
         self._load = 0.0  # EWMA of block time / block period
         self._server: asyncio.AbstractServer | None = None
@@ -212,6 +217,7 @@ class MediaServer:
         read and the block toward the PBX; then what can wait (DTMF detection, events)."""
         h.fresh.clear()
         now = time.monotonic()
+        cpu0 = time.thread_time()
         eng = h.engine
         out = eng.tick_rtp(h.rx, now)
         built = time.monotonic()
@@ -240,28 +246,49 @@ class MediaServer:
         eng.after_send()
         took = time.monotonic() - now
         h.max_tick_ms = max(h.max_tick_ms, took * 1000.0)
-        self._guard(took, eng.block / 8000.0)
+        # the guard weighs this process's own CPU time: time it spent preempted (outside
+        # real-time scheduling, other work ran) is not an overload of its making
+        self._guard(time.thread_time() - cpu0, eng.block / 8000.0, now)
         if eng.events:
             self._flush_events(eng.take_events())
 
-    def _guard(self, took: float, period: float) -> None:
-        """Real-time overload guard: a SCHED_FIFO process whose blocks take longer than the
-        block period on average (EWMA over about 2 s) would starve the machine; it goes
+    def _guard(self, took: float, period: float, now: float) -> None:
+        """Real-time overload guard: a SCHED_FIFO process whose blocks take more CPU time
+        than the block period on average (EWMA over about 2 s) would starve the machine; it goes
         back to normal scheduling at `fallback_nice` (and says so) instead.  Single long
-        blocks do not count."""
-        if not self.realtime:
+        blocks do not count.  A burst (240 streams opened at once) is not the steady
+        state: once the blocks have taken less than REALTIME_BACK of the period for
+        REALTIME_BACK_S, real-time scheduling is taken again."""
+        if self.rt_priority is None:
             return
         a = period / 2.0  # time constant of about 2 s of blocks
         self._load = self._load + min(a, 1.0) * (took / period - self._load)
-        if self._load > 1.0:
+        if self.realtime and self._load > 1.0:
             with contextlib.suppress(OSError, AttributeError):
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, 0, self.fallback_nice)
             self.realtime = False
+            self.rt_drops += 1
+            self._calm_since = None
             log.warning("media: blocks take longer than %.1f ms on average: leaving real-time scheduling",
                         period * 1e3)
-            self._flush_events([{"event": "overload", "pid": os.getpid()}])
+            self._flush_events([{"event": "overload", "pid": os.getpid(), "realtime": False}])
+        elif not self.realtime:
+            if self._load >= REALTIME_BACK:
+                self._calm_since = None
+            elif self._calm_since is None:
+                self._calm_since = now
+            elif now - self._calm_since >= REALTIME_BACK_S:
+                try:
+                    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+                except (OSError, AttributeError):
+                    self.rt_priority = None  # no longer permitted: stay where we are
+                    return
+                self.realtime = True
+                log.warning("media: blocks fit again (%.0f%% of the period): back to real-time scheduling",
+                            self._load * 100)
+                self._flush_events([{"event": "overload", "pid": os.getpid(), "realtime": True}])
 
     def _drain(self, h: _Group, now: float) -> None:
         """Every datagram waiting on the group's sockets, with its kernel arrival time; the
@@ -385,6 +412,7 @@ class MediaServer:
             "cpu_sys_s": os.times().system,
             "monotonic": time.monotonic(),
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
+            "realtime": self.realtime, "realtime_drops": self.rt_drops, "load": round(self._load, 3),
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
                         "clock_t0": getattr(g.spans[0], "t0", None),
                         "cpu_echo_s": g.engine.cpu_echo, "cpu_dtmf_s": g.engine.cpu_dtmf,
@@ -583,8 +611,9 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
         srv = MediaServer(params, port_min=options.get("port_min", 10000),
                           port_max=options.get("port_max", 20000), host=options.get("host", "0.0.0.0"),
                           echo=options.get("echo", True), group=options.get("group", True),
-                          phases=int(options.get("phases", 2)))
+                          phases=options.get("phases"))
         srv.realtime = rt
+        srv.rt_priority = int(options.get("rt_priority", 10)) if rt else None
         srv.fallback_nice = int(options.get("nice") or -10)
         await srv.serve(path)
 

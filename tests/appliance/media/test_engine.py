@@ -359,3 +359,44 @@ def test_packet_carries_the_block_that_completes_it() -> None:
     assert np.sqrt(np.mean(pkt[-B:] ** 2)) > 300  # the burst, not yet one block later
     assert np.sqrt(np.mean(pkt[:-B] ** 2)) < 30
     assert np.sqrt(np.mean(got[39] ** 2)) < 30
+
+
+def _stalled_run(stall: bool) -> tuple[int, int]:
+    """A perfect network (a packet every 20 ms on the dot) and an engine whose process
+    stalls once for 40 ms, then catches up block after block, as the media process does.
+    Returns the jitter buffer's (target, spread) at the end."""
+    now = [0.0]
+    e = SpanEngine("s", 2, "mulaw", B, echo=False, clock=lambda: now[0])
+    st = Stream(StreamSpec("c", "s", 0, remote=PEER, ptime_ms=20), 0.0)
+    e.open(st)
+    peer = rtp.RtpSender(0, ssrc=5)
+    pay = g711.ulaw_encode(np.rint(tone(160, 0, 1000.0, -20.0)).astype(np.int16))
+    sent: list[tuple[float, bytes]] = []  # in flight or waiting in the socket
+    made = 0
+    rx = np.full((2, B), 0xFF, np.uint8)
+    late_blocks = range(200, 208) if stall else range(0)
+    for k in range(400):
+        ideal = k * B / 8000.0
+        while made * 0.02 <= ideal:  # the far end's packets, on time
+            sent.append((made * 0.02 + 0.001, peer.packet(pay.tobytes(), 160)))
+            made += 1
+        # the stalled blocks all run at the end of the stall, one after the other
+        now[0] = late_blocks[-1] * B / 8000.0 + 0.0001 * (k - late_blocks[0]) if k in late_blocks else ideal
+        e.tick_rtp(rx, now[0])
+        due = [(t, d) for t, d in sent if t <= now[0]]
+        del sent[: len(due)]
+        e.receive_batch([(st, d, PEER, t) for t, d in due])
+        e.tick_pbx(B, lambda tx: None)
+    js = e.jb.chans[0]
+    assert js is not None
+    return js.stats.target, js.stats.spread
+
+
+def test_a_stall_of_the_media_process_is_not_taken_for_network_jitter() -> None:
+    """The jitter buffer measures each packet against the span's ideal timeline: packets
+    that waited in the socket while this process stalled are not "late" or "early"
+    network jitter, and the delay it holds does not grow for them (SpanEngine._ideal)."""
+    calm = _stalled_run(False)
+    stalled = _stalled_run(True)
+    assert calm[1] <= B and stalled[1] <= B, (calm, stalled)
+    assert stalled[0] == calm[0], (calm, stalled)
