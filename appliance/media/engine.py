@@ -11,11 +11,11 @@ caller that sends in between), for all channels at once:
    once, on the samples of the packets that complete at this block: a
    packet needs its ptime of Sin anyway, so cancelling then adds nothing to
    TDM->RTP, and Rin toward the PBX never waits for the canceller (it only
-   reads Rin).  The channels are dealt into `phases` groups (row % phases,
-   one canceller each), and a group's packets complete `block` samples
-   after the previous group's: so each block cancels and sends about
-   1/phases of the calls (even load, short blocks) instead of all of them
-   every fourth block.  A canceller runs at 20 ms steps for 20 ms calls (it
+   reads Rin).  The channels are split into `phases` groups of consecutive
+   rows (one canceller each, at least EC_GROUP_MIN rows by default), and a
+   group's packets complete `block` samples after the previous group's: so
+   each block cancels and sends about 1/phases of the calls (even load,
+   short blocks) instead of all of them every fourth block.  A canceller runs at 20 ms steps for 20 ms calls (it
    pays a transform pair per call and step, so 20 ms steps cost about two
    thirds of 5 ms ones per channel-second);
 2. toward the PBX (`tick_pbx`, after the packets of step 3 have left): the
@@ -73,6 +73,7 @@ ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
 # again after a stall this long: a restarted span, or one whose clock skipped the blocks of
 # a stall (ClockSpan skips past 200 ms; DAHDI slips when its buffers overrun)
 IDEAL_CREEP = 200e-6
+EC_GROUP_MIN = 120  # rows of a phase group by default (see SpanEngine.__init__)
 IDEAL_RESET_S = 0.1
 _ULAW = g711.ulaw_decode(np.arange(256, dtype=np.uint8))  # G.711 decoder tables for single packets
 _ALAW = g711.alaw_decode(np.arange(256, dtype=np.uint8))
@@ -102,20 +103,35 @@ class SpanEngine:
         self.streams: list[Stream | None] = [None] * channels
         self.jb = JitterBuffer(channels, ring=ring, block=block)
         self.plc = G711Plc(channels)
-        # phase groups: row r is in group r % phases, its packets end `(r % phases) * block`
-        # samples after those of group 0 (same ptime).  Each group pays the canceller's per-call
-        # overhead (4 groups cost about 1.15x the canceller time of 2 at 240 channels), but the
-        # default, one group per block of a 20 ms packet, spreads the work evenly over the
-        # blocks: at 240 calls and 5 ms blocks no block then overruns, and TDM->RTP p99 fell
-        # from 33 to 23 ms (bench media)
-        self.phases = max(1, min(160 // block if phases is None else phases, 160 // block))
-        self.ph_rows = [np.arange(k, channels, self.phases, dtype=np.intp) for k in range(self.phases)]
-        self.ph_rows = [r for r in self.ph_rows if len(r)]
+        # phase groups of consecutive rows: group k's packets end `k * block` samples after
+        # those of group 0 (same ptime).  Each group pays the canceller's fixed cost per call
+        # (about 0.65 ms a step here: 240 channels cost 1.23x in 2 groups and 1.6x in 4 what
+        # they cost in one), so by default a group has at least EC_GROUP_MIN rows: 240
+        # channels give 2 groups of 120 (half the canceller every other 5 ms block), 120 or
+        # fewer one.  Consecutive rows make a group's rows a view of the rings (no gather),
+        # and a group with no call (hunting fills channels in order) costs nothing
+        most = max(1, 160 // block)
+        want = max(1, channels // EC_GROUP_MIN) if phases is None else phases
+        self.phases = max(1, min(want, most, channels))
+        self._ph_size = -(-channels // self.phases)
+        self.ph_rows = [slice(k * self._ph_size, min(channels, (k + 1) * self._ph_size))
+                        for k in range(self.phases)]
+        self.ph_rows = [r for r in self.ph_rows if r.stop > r.start]
         self.ecs: list[Any] = []  # one canceller per phase group, its rows in `ph_rows[k]`
         if echo:
             from dsp.echo import EchoCanceller
 
-            self.ecs = [EchoCanceller(len(r), tail_ms) for r in self.ph_rows]
+            self.ecs = [EchoCanceller(r.stop - r.start, tail_ms) for r in self.ph_rows]
+            # the canceller transforms 160-sample blocks: a step that ends off its block
+            # boundary costs a partial block more (measured: 1.7x the canceller time at 4
+            # groups).  Group k's packets end at k * block (mod 160), so its canceller is
+            # first fed (160 - k * block) % 160 samples of silence, before any call: its
+            # blocks then end where the group's 20 ms packets do (10 ms ones on half blocks)
+            for k, ec in enumerate(self.ecs):
+                lead = (-k * block) % 160
+                if lead >= 8:
+                    z = np.zeros((self.ph_rows[k].stop - self.ph_rows[k].start, lead), np.int16)
+                    ec.process(z, z)
         self.ec: Any = self.ecs or None
         self.ec_done = [0] * len(self.ph_rows)  # span samples through each group's canceller
         self._ph_ends: list[int] = [0] * len(self.ph_rows)
@@ -206,9 +222,13 @@ class SpanEngine:
             self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
         self._regroup()
 
+    def phase_of(self, ch: int) -> int:
+        """The phase group of row `ch` (its packets end `phase * block` samples later)."""
+        return ch // self._ph_size
+
     def _ec_of(self, ch: int) -> tuple[Any, int]:
         """The canceller of `ch`'s phase group and the channel's index in it."""
-        return self.ecs[ch % self.phases], ch // self.phases
+        return self.ecs[ch // self._ph_size], ch % self._ph_size
 
     def _regroup(self) -> None:
         groups: dict[tuple[int, Codec, int], list[int]] = {}
@@ -218,7 +238,7 @@ class SpanEngine:
                 self._mute[ch] = False
             self._transparent[ch] = False
             if st is not None:
-                groups.setdefault((st.spec.ptime, st.spec.codec, ch % self.phases), []).append(ch)
+                groups.setdefault((st.spec.ptime, st.spec.codec, ch // self._ph_size), []).append(ch)
                 self._transparent[ch] = not st.spec.echo_canceller or self.ec is None
         self._groups = []
         self._ph_busy = [False] * len(self.ph_rows)
@@ -515,7 +535,9 @@ class SpanEngine:
             if ends[k] >= 0:
                 self._cancel(k, ends[k])
             elif not self._ph_busy[k]:
-                self.ec_done[k] = s1  # no call in the group: nothing to cancel
+                # no call in the group: nothing to cancel; skipped in whole canceller blocks
+                # so that its blocks stay aligned with the group's packets
+                self.ec_done[k] += (s1 - self.ec_done[k]) // 160 * 160
             elif s1 - self.ec_done[k] >= 160:  # 30 ms calls: in 20 ms steps between packets
                 self._cancel(k, self.ec_done[k] + 160)
         # packetise
@@ -603,9 +625,8 @@ class SpanEngine:
                 else:
                     idx = self._ar[: m] + a
                     idx %= ACC
-                    ix = np.ix_(rows, idx)
                     c0 = time.thread_time()
-                    self.acc[ix] = self.ecs[k].process(self.acc_rin[ix], self.acc[ix])
+                    self.acc[rows, idx] = self.ecs[k].process(self.acc_rin[rows, idx], self.acc[rows, idx])
                 self.cpu_echo += time.thread_time() - c0
             self.ec_done[k] = d + m
 
@@ -619,7 +640,9 @@ class SpanEngine:
         """
         if self.det is None:
             return
-        ready = min(self.ec_done) if self.ec is not None else self.samples
+        ready = self.samples
+        if self.ec is not None:  # through every busy group's canceller (idle ones lag, callless)
+            ready = min([d for d, b in zip(self.ec_done, self._ph_busy, strict=True) if b] or [ready])
         while ready - self.det_done >= self.det_min:
             a = self.det_done % ACC
             m = self.det_min

@@ -272,10 +272,12 @@ _FUZZ = Harness(echo=False)
 
 
 def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
-    """Rows are dealt into 4 phase groups, one canceller each: a group's 20 ms packets end one
-    5 ms block after the previous group's, so each block sends a quarter of the calls."""
+    """Rows are split into 4 phase groups of consecutive rows, one canceller each: a group's
+    20 ms packets end one 5 ms block after the previous group's, so each block sends a quarter
+    of the calls."""
     e = SpanEngine("s", 8, "mulaw", B, clock=lambda: 0.0, phases=4)
-    assert e.phases == 4 and len(e.ecs) == 4 and [len(r) for r in e.ph_rows] == [2, 2, 2, 2]
+    assert e.phases == 4 and len(e.ecs) == 4 and [r.stop - r.start for r in e.ph_rows] == [2, 2, 2, 2]
+    assert [e.phase_of(r) for r in range(8)] == [0, 0, 1, 1, 2, 2, 3, 3]
     for r in range(8):
         e.open(Stream(StreamSpec(f"c{r}", "s", r, remote=PEER), 0.0))
     rx = np.full((8, B), 0xFF, np.uint8)
@@ -284,11 +286,24 @@ def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
         out = e.tick(rx, k * B / 8000.0, lambda tx: None)
         e.after_send()
         per_block.append(sorted(s.row for s, _d in out))
-    # group k's first packet ends at sample 160 + 40 k (row r in group r % 4)
-    assert per_block[3] == [0, 4] and per_block[4] == [1, 5] and per_block[5] == [2, 6]
-    assert per_block[6] == [3, 7] and per_block[7] == [0, 4]
+    # group k's first packet ends at sample 160 + 40 k (rows 2k and 2k + 1)
+    assert per_block[3] == [0, 1] and per_block[4] == [2, 3] and per_block[5] == [4, 5]
+    assert per_block[6] == [6, 7] and per_block[7] == [0, 1]
     assert e.ec_done == [480, 360, 400, 440]  # each canceller stops where its last packet ended
+    # ... and at the end of one of its 160-sample transform blocks (no partial block paid)
+    assert [ec._filter._pos for ec in e.ecs] == [0, 0, 0, 0]
     assert all(len(set(p)) == len(p) for p in per_block)
+
+
+def test_default_phase_groups_have_enough_rows_for_the_canceller() -> None:
+    """By default a phase group has at least EC_GROUP_MIN rows (the canceller's fixed cost per
+    call is paid once per group), and at most one group per block of a 20 ms packet."""
+    from appliance.media.engine import EC_GROUP_MIN
+
+    sizes = {c: [r.stop - r.start for r in SpanEngine("s", c, "alaw", B, echo=False).ph_rows]
+             for c in (2, 30, 119, 120, 240, 480)}
+    assert sizes == {2: [2], 30: [30], 119: [119], 120: [120], 240: [120, 120], 480: [120] * 4}
+    assert all(min(v) >= min(c, EC_GROUP_MIN) for c, v in sizes.items())
 
 
 @pytest.mark.parametrize(("ptime", "row"), [(10, 0), (20, 0), (30, 0), (20, 1), (10, 3), (30, 6)])
@@ -328,7 +343,7 @@ def test_echo_removed_and_no_sample_delayed_by_the_canceller(ptime: int, row: in
         runs[echo] = hs
         # a packet of p samples leaves in the block holding its last sample; the row's phase
         # group shifts its packet ends by `phase * B` samples (the first packet is a short one)
-        o = (row % hs.e.phases) * B % p
+        o = hs.e.phase_of(row) * B % p
         ends = [(i + 1) * p + o - (p if o else 0) for i in range(len(sent_at))]
         assert sent_at == [(e_ - 1) // B for e_ in ends]
     off, on = runs[False], runs[True]
