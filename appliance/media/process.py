@@ -301,6 +301,7 @@ class MediaServer:
         eng.t_now = now
         batch: list[tuple[Stream, bytes, Addr, float]] = []
         ts_unpack = _TS.unpack_from
+        fresh = now - eng.block / 8000.0
         for fd, _ in ready:
             item = h.calls_by_fd.get(fd)
             if item is None:
@@ -327,6 +328,13 @@ class MediaServer:
                     eng.receive_rtcp(st, data, a, now)
                 else:
                     batch.append((st, data, a, arrival))
+                if arrival > fresh:
+                    # it arrived since the previous block: most likely alone in the socket
+                    # (a stream sends at most one packet per block), so no second recvmsg
+                    # only to hear EAGAIN; one that waited longer may have others behind
+                    # it, and a packet left behind is read at the next block (epoll is level
+                    # triggered) with its kernel arrival time, so its depth is measured right
+                    break
         if batch:
             eng.receive_batch(batch)
 

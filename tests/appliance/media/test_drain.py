@@ -1,0 +1,54 @@
+"""The media process's socket drain (MediaServer._drain): every datagram is read, with its
+kernel arrival time; a packet that arrived since the previous block ends the socket's
+reads (no recvmsg only to hear EAGAIN), one that waited longer does not."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from appliance.media import rtp
+from appliance.media.process import MediaServer
+from appliance.media.stream import StreamSpec
+from tests.appliance.media.test_process import span_params
+
+
+def _server_with_call() -> tuple[MediaServer, int]:
+    srv = MediaServer([(span_params(), {"clock": True})], port_min=32000, port_max=33000,
+                      host="127.0.0.1", echo=False)
+    r = srv._open(StreamSpec("c1", "s1", 0, remote=("127.0.0.1", 9), local_host="127.0.0.1"))
+    return srv, int(r["local_port"])
+
+
+def _burst(port: int, n: int) -> None:
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    snd = rtp.RtpSender(0, ssrc=9)
+    for _ in range(n):
+        peer.sendto(snd.packet(b"\xff" * 160, 160), ("127.0.0.1", port))
+    peer.close()
+    time.sleep(0.05)  # loopback delivery: the datagrams are queued (kernel time, not protocol time)
+
+
+def test_a_burst_that_waited_is_read_at_once() -> None:
+    srv, port = _server_with_call()
+    h = srv.groups[0]
+    st = srv.calls["c1"].stream
+    _burst(port, 5)
+    srv._drain(h, time.monotonic())  # the burst arrived 50 ms ago: read through
+    assert st.counters.rx_packets == 5
+    srv._close("c1")
+
+
+def test_fresh_packets_are_read_one_per_block_and_none_is_lost() -> None:
+    srv, port = _server_with_call()
+    h = srv.groups[0]
+    st = srv.calls["c1"].stream
+    _burst(port, 3)
+    # as if the block came right after they arrived: one read per socket and block
+    t = time.monotonic() - 0.049
+    got = []
+    for k in range(5):
+        srv._drain(h, t + k * 0.001)
+        got.append(st.counters.rx_packets)
+    assert got == [1, 2, 3, 3, 3]
+    srv._close("c1")
