@@ -36,9 +36,10 @@ caller that sends in between), for all channels at once:
    untouched, and when they differ G.711 Tables 3/4 convert them).
 
 The span's block is the only clock: the engine keeps no timers of its own
-for media.  `receive_rtp()`, `receive_batch()` and `receive_rtcp()` take datagrams
-with their arrival time (the receive side is appliance.media.engine_rx); `poll(now)` runs RTCP and the RTP timeout.  Sockets are the
-caller's (appliance.media.process).
+for media.  `receive_rtp()`, `receive_batch()` and `receive_rtcp()` take
+datagrams with their arrival time (the receive side is
+appliance.media.engine_rx); `poll(now)` runs RTCP and the RTP timeout.
+Sockets are the caller's (appliance.media.process).
 """
 
 from __future__ import annotations
