@@ -14,7 +14,8 @@ Adaptation: at arrival a packet's *slack* is how far its first sample lies
 ahead of the cursor.  Over a window of recent packets the largest slack is
 the buffer's depth for the least-delayed packets and (largest - smallest)
 is the jitter spread.  The target depth is the spread (held at its peak and
-decaying slowly: halved in 4 s) plus a margin of one read block, clamped to
+decaying slowly: halved in 4 s; not held over a stream's first 50
+packets) plus a margin of one read block, clamped to
 [`min_depth`, `max_depth`], with `min_depth` at least one ptime (issue 9).
 When the depth is off target by more than `hysteresis`, the correction
 waits for a quiet block (low energy, concealment or comfort noise) and is
@@ -40,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 QUIET_RMS = 90.0  # about -45 dBm0 in the 16-bit scale: adjusting here is inaudible
+SETTLE_PACKETS = 50  # packets before a stream's jitter peak is held (see _adapt)
 PEAK_HALF_LIFE = 4 * 8000  # samples of stream: a jitter peak's hold halves in 4 s
 
 
@@ -76,6 +78,7 @@ class _Chan:
     wofs: int = 0  # cursor moves by adaptation since the window began (added back when read)
     spread_peak: float = 0.0
     decay: float = 1.0  # spread_peak's factor per _adapt() (every 4 packets)
+    settled: bool = False  # past the first SETTLE_PACKETS: peaks are held
     pending: int = 0  # + samples to insert, - samples to drop
     since_trickle: int = 0
     n_put: int = 0
@@ -269,7 +272,19 @@ class JitterBuffer:
         # the peak decays by stream time, not per packet, so that the hold is the same at
         # every ptime: 4 s to halve (a spike is remembered for a few of its recurrences,
         # but a call that began in a burst does not carry that delay for long)
-        c.spread_peak = max(float(spread), c.spread_peak * c.decay)
+        if c.settled:
+            c.spread_peak = max(float(spread), c.spread_peak * c.decay)
+        else:
+            # the stream's first second: its spread is used, not held, and its window is
+            # dropped at the end of it.  A call's media often starts in a burst (the far
+            # end's first packets queued behind call set-up, 240 streams opened at once);
+            # held, that burst kept the delay up for tens of seconds
+            c.spread_peak = float(spread)
+            if c.n_put >= SETTLE_PACKETS:
+                c.settled = True
+                w.clear()
+                c.wofs = 0
+                c.spread_peak = 0.0
         # on time needs slack >= one read block; the hysteresis lets it sag that far first
         target = int(min(c.max_depth, max(c.min_depth, c.spread_peak + self.block + self.hysteresis)))
         c.target = target
