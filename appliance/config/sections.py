@@ -193,6 +193,11 @@ class RoutesConfig(Section):
     outbound: list[OutboundRoute] = setting_list(
         apply=Apply.LIVE, doc="`[[routes.outbound]]`: SIP to PBX rules."
     )
+    early_disconnect_s: float = setting(
+        30.0, apply=Apply.LIVE, ge=0, le=600,
+        doc="A PBX DISCONNECT with progress indicator 8 before answer keeps the early media "
+        "(an announcement) this long at most, then the call is cleared; 0: cleared at once.",
+    )
 
 
 class AmiConfig(Section):

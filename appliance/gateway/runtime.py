@@ -367,11 +367,16 @@ class GatewayPart:
         if b is not None:
             self._feed(ctx, b)
 
+    def _bridge(self, cid: str) -> B.Bridge:
+        assert self.router is not None
+        return B.Bridge(cid, self.router,
+                        early_disconnect_s=self.core.config.routes.early_disconnect_s)
+
     def _incoming_isdn(self, sp: IsdnSpan, ev: E.IncomingCall) -> None:
         now = time.monotonic()
         cid = f"{sp.cfg.name}-{next(self._ids)}"
         assert self.router is not None
-        ctx = CallCtx(B.Bridge(cid, self.router), span=sp.cfg.name, isdn_id=ev.call_id, t0=now)
+        ctx = CallCtx(self._bridge(cid), span=sp.cfg.name, isdn_id=ev.call_id, t0=now)
         self.calls[cid] = ctx
         sp.calls[ev.call_id] = cid
         self.counters["calls_in"] += 1
@@ -392,7 +397,7 @@ class GatewayPart:
             now = time.monotonic()
             assert self.router is not None
             cid = f"sip-{next(self._ids)}"
-            ctx = CallCtx(B.Bridge(cid, self.router), sip=ev.call, t0=now)
+            ctx = CallCtx(self._bridge(cid), sip=ev.call, t0=now)
             self.calls[cid] = ctx
             self.by_sip[ev.call.id] = cid
             self.counters["calls_out"] += 1

@@ -52,9 +52,10 @@ async def _flowing(rig: Rig) -> tuple[int, int]:
     return a, b
 
 
-def _run(tmp: Path, scenario: str, keys: dict[str, str] | None = None) -> tuple[Rig, Any]:
+def _run(tmp: Path, scenario: str, keys: dict[str, str] | None = None,
+         routes: str | None = None) -> tuple[Rig, Any]:
     async def body() -> tuple[Rig, Any]:
-        async with Rig(tmp, ("127.0.0.1", 9), far="codec") as rig:
+        async with Rig(tmp, ("127.0.0.1", 9), far="codec", routes=routes) as rig:
             uac = Sipp(tmp / "sipp", str(SCEN / scenario), remote=rig.sip_address,
                        service="3001", timeout_s=20, keys=keys)
             try:
@@ -88,13 +89,22 @@ def test_announcement_kept_until_the_caller_cancels(tmp_path: Path) -> None:
     assert rig.cti("call.ended")[0]["cause"] == 17
 
 
-def test_announcement_ended_by_the_timer_maps_the_cause(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the early-disconnect timer at 1.5 s and a caller that waits: the gateway
-    sends RELEASE to the PBX and 486 with Reason: Q.850;cause=17 to sipp (sipp checks),
-    RFC 3398 s8.2.6.1."""
-    monkeypatch.setattr(bridge, "EARLY_DISCONNECT_S", 1.5)
-    rig, (state, (a, b)) = _run(tmp_path, "uac_early_final.xml")
+def test_announcement_ended_by_the_timer_maps_the_cause(tmp_path: Path) -> None:
+    """With the early-disconnect timer at 1.5 s (`routes.early_disconnect_s`) and a caller
+    that waits: the gateway sends RELEASE to the PBX and 486 with Reason: Q.850;cause=17 to
+    sipp (sipp checks), RFC 3398 s8.2.6.1."""
+    routes = """
+[routes]
+early_disconnect_s = 1.5
+[[routes.inbound]]
+name = "all"
+match = "(.*)"
+target = "ai"
+[[routes.outbound]]
+name = "all"
+spans = ["span1"]
+"""
+    rig, (state, (a, b)) = _run(tmp_path, "uac_early_final.xml", routes=routes)
     assert state == bridge.State.EARLY_DISCONNECT and b > a
     assert rig.pbx.names() == ["SETUP", "RELEASE"], rig.pbx.names()
     final = [m for m in rig.wire.sent("SIP/2.0 486")]
