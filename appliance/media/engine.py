@@ -15,9 +15,10 @@ caller that sends in between), for all channels at once:
    rows (one canceller each, at least EC_GROUP_MIN rows by default), and a
    group's packets complete `block` samples after the previous group's: so
    each block cancels and sends about 1/phases of the calls (even load,
-   short blocks) instead of all of them every fourth block.  A canceller runs at 20 ms steps for 20 ms calls (it
-   pays a transform pair per call and step, so 20 ms steps cost about two
-   thirds of 5 ms ones per channel-second);
+   short blocks) instead of all of them every fourth block.  A canceller
+   runs at 20 ms steps for 20 ms calls (it pays a transform pair per call
+   and step, so 20 ms steps cost about two thirds of 5 ms ones per
+   channel-second);
 2. toward the PBX (`tick_pbx`, after the packets of step 3 have left): the
    jitter buffer's next samples (`jitter`), comfort noise where the far end
    sent a SID (`cn`), concealment of what was lost (`plc`, G.711 Appendix
@@ -64,9 +65,10 @@ U8 = npt.NDArray[np.uint8]
 I16 = npt.NDArray[np.int16]
 ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
 # the span's ideal timeline (see SpanEngine._ideal): its anchor rises by at most this much
-# per second (a span clock 200 ppm slow against the host's is still followed) and is set
-# again after a stall this long: a restarted span, or one whose clock skipped the blocks of
-# a stall (ClockSpan skips past 200 ms; DAHDI slips when its buffers overrun)
+# per second (a span clock 200 ppm slow against the host's is still followed); it is set
+# again after a stall of IDEAL_RESET_S (appliance.media.engine_rx, which bounds each
+# packet's wait with it): a restarted span, or one whose clock skipped the blocks of a
+# stall (ClockSpan skips past 200 ms; DAHDI slips when its buffers overrun)
 IDEAL_CREEP = 200e-6
 EC_GROUP_MIN = 120  # rows of a phase group by default (see SpanEngine.__init__)
 

@@ -71,10 +71,8 @@ def gateway_part(core: Core) -> GatewayPart:
     raise LookupError("no gateway part")
 
 
-def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
-                extra_trunk: str = "", routes: str | None = None,
-                trunks: str | None = None) -> str:
-    routes = routes if routes is not None else """
+# every PBX call to the trunk "ai", every SIP call to span1
+DEFAULT_ROUTES = """
 [[routes.inbound]]
 name = "all"
 match = "(.*)"
@@ -83,6 +81,12 @@ target = "ai"
 name = "all"
 spans = ["span1"]
 """
+
+
+def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
+                extra_trunk: str = "", routes: str | None = None,
+                trunks: str | None = None) -> str:
+    routes = routes if routes is not None else DEFAULT_ROUTES
     trunks = trunks if trunks is not None else f"""
 [[sip.trunks]]
 name = "ai"

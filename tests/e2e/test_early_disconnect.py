@@ -19,7 +19,7 @@ from appliance.isdn.q931.ies import Cause, ChannelId, ProgressIndicator
 from appliance.isdn.q931.messages import message
 from tests.peers.sipp.runner import Sipp
 
-from .rig import Rig, wait_for
+from .rig import DEFAULT_ROUTES, Rig, wait_for
 
 pytestmark = pytest.mark.peer
 SCEN = Path(__file__).parent / "scenarios"
@@ -93,17 +93,7 @@ def test_announcement_ended_by_the_timer_maps_the_cause(tmp_path: Path) -> None:
     """With the early-disconnect timer at 1.5 s (`routes.early_disconnect_s`) and a caller
     that waits: the gateway sends RELEASE to the PBX and 486 with Reason: Q.850;cause=17 to
     sipp (sipp checks), RFC 3398 s8.2.6.1."""
-    routes = """
-[routes]
-early_disconnect_s = 1.5
-[[routes.inbound]]
-name = "all"
-match = "(.*)"
-target = "ai"
-[[routes.outbound]]
-name = "all"
-spans = ["span1"]
-"""
+    routes = "[routes]\nearly_disconnect_s = 1.5\n" + DEFAULT_ROUTES
     rig, (state, (a, b)) = _run(tmp_path, "uac_early_final.xml", routes=routes)
     assert state == bridge.State.EARLY_DISCONNECT and b > a
     assert rig.pbx.names() == ["SETUP", "RELEASE"], rig.pbx.names()
