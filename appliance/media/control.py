@@ -12,8 +12,8 @@
     await client.shutdown(); proc.join()
 
 Wire format: one JSON object per line on a unix stream socket.  Requests
-`{"id": n, "op": "open_stream"|"modify"|"close"|"stats"|"play_digits"|
-"send_frame"|"ping"|"shutdown", ...}`; replies `{"id": n, "ok": true,
+`{"id": n, "op": "open_stream"|"modify"|"close"|"stats"|"reset_latency"|
+"play_digits"|"send_frame"|"ping"|"shutdown", ...}`; replies `{"id": n, "ok": true,
 "result": ...}` or `{"id": n, "ok": false, "error": "..."}`; events
 `{"event": "dtmf"|"latched"|"rtp_timeout"|"dframe"|"span_event", ...}`
 (see appliance.media.engine and process for their fields).
@@ -166,6 +166,11 @@ class MediaClient:
         r: dict[str, Any] = await self.request("stats", call_id=call_id, raw=raw)
         return r
 
+    async def reset_latency(self) -> int:
+        """Forget every call's latency samples (a measurement starts afresh); returns the calls."""
+        n: int = await self.request("reset_latency")
+        return n
+
     async def play_digits(self, call_id: str, digits: str) -> None:
         await self.request("play_digits", call_id=call_id, digits=digits)
 
@@ -241,6 +246,9 @@ class PoolClient:
             return await self.by_call[call_id].stats(call_id, raw=raw)
         procs = [await c.stats() for c in self.clients]
         return {"processes": procs, "calls": sum(p["calls"] for p in procs)}
+
+    async def reset_latency(self) -> int:
+        return sum([await c.reset_latency() for c in self.clients])
 
     async def play_digits(self, call_id: str, digits: str) -> None:
         await self.by_call[call_id].play_digits(call_id, digits)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.media.collector import Collector
 from appliance.media.engine import SpanEngine
 from appliance.media.stream import Addr, SpecError, Stream, StreamSpec
 from drivers.span import Block, Span, SpanEvent, SpanParams
@@ -155,6 +156,10 @@ class MediaServer:
         self._clock_off = time.time() - time.monotonic()
         self.started = time.monotonic()
         self.cpu0 = time.process_time()
+        # set by child_main: the process's own collector schedule (appliance.media.collector);
+        # None leaves Python's automatic collection alone (an in-process server in tests)
+        self.collector: Collector | None = None
+        self._last_run = 0.0
 
     # ------------------------------------------------------------ life cycle
 
@@ -165,11 +170,15 @@ class MediaServer:
         for g in self.groups:
             for sp in g.spans:
                 await sp.start()
+        if self.collector is not None:
+            self.collector.start()
         poller = asyncio.get_running_loop().create_task(self._poll())
         try:
             await self._stopped.wait()
         finally:
             poller.cancel()
+            if self.collector is not None:
+                self.collector.stop()
             for g in self.groups:
                 for sp in g.spans:
                     await sp.stop()
@@ -187,6 +196,8 @@ class MediaServer:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             self._clock_off = time.time() - now
+            if self.collector is not None and now - self._last_run > 0.5:
+                self.collector.run(now)  # no blocks (no spans, or their clock stopped): collect here
             for h in self.groups:
                 for st, data, addr in h.engine.poll(now):
                     call = self.calls.get(st.spec.call_id)
@@ -216,7 +227,7 @@ class MediaServer:
         block from the PBX and the packets it completes, sent at once; then the sockets
         read and the block toward the PBX; then what can wait (DTMF detection, events)."""
         h.fresh.clear()
-        now = time.monotonic()
+        now = self._last_run = time.monotonic()
         cpu0 = time.thread_time()
         eng = h.engine
         out = eng.tick_rtp(h.rx, now)
@@ -251,6 +262,9 @@ class MediaServer:
         self._guard(time.thread_time() - cpu0, eng.block / 8000.0, now)
         if eng.events:
             self._flush_events(eng.take_events())
+        if self.collector is not None:
+            # right after the block's work: the most time left before the next block
+            self.collector.run(time.monotonic())
 
     def _guard(self, took: float, period: float, now: float) -> None:
         """Real-time overload guard: a SCHED_FIFO process whose blocks take more CPU time
@@ -395,6 +409,10 @@ class MediaServer:
                     d["raw_ms"] = c.stream.latency.raw()
                 return d
             return self.process_stats()
+        if op == "reset_latency":
+            for c in self.calls.values():
+                c.stream.latency.clear()
+            return len(self.calls)
         if op == "play_digits":
             c = self.calls[msg["call_id"]]
             c.engine.play_digits(c.stream.row, str(msg["digits"]))
@@ -421,6 +439,7 @@ class MediaServer:
             "monotonic": time.monotonic(),
             "cpu_fraction": (time.process_time() - self.cpu0) / max(wall, 1e-9),
             "realtime": self.realtime, "realtime_drops": self.rt_drops, "load": round(self._load, 3),
+            "gc": self.collector.stats() if self.collector is not None else None,
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
                         "clock_t0": getattr(g.spans[0], "t0", None),
                         "cpu_echo_s": g.engine.cpu_echo, "cpu_dtmf_s": g.engine.cpu_dtmf,
@@ -621,6 +640,7 @@ def child_main(path: str, spans: list[tuple[dict[str, Any], dict[str, Any]]], op
                           echo=options.get("echo", True), group=options.get("group", True),
                           phases=options.get("phases"))
         srv.realtime = rt
+        srv.collector = Collector(time.monotonic())
         srv.rt_priority = int(options.get("rt_priority", 10)) if rt else None
         srv.fallback_nice = int(options.get("nice") or -10)
         await srv.serve(path)

@@ -203,6 +203,11 @@ class Latency:
     rtp_jitter: LatencyRing = field(default_factory=LatencyRing)  # jitter buffer depth at arrival
     rtp_total: LatencyRing = field(default_factory=LatencyRing)  # packet in -> first sample out
 
+    def clear(self) -> None:
+        """Forget the samples (a measurement that starts now: `reset_latency`)."""
+        for r in self.__dict__.values():
+            r.n = 0
+
     def raw(self) -> dict[str, list[float]]:
         """The samples themselves (benches pool them across calls)."""
         return {k: [round(float(x), 3) for x in r.v[: min(r.n, 512)]] for k, r in self.__dict__.items()}

@@ -219,6 +219,7 @@ async def _one(rig: Rig, n: int, ptime_ms: int, busy_parent: bool = False) -> di
                     x += 1
         threading.Thread(target=hog, daemon=True).start()
     await asyncio.sleep(WARMUP_S)
+    await client.reset_latency()  # RTP->TDM: the measuring window's packets only, not the start-up burst
     s0 = await client.stats()
     load0 = os.getloadavg()[0]
     await asyncio.sleep(MEASURE_S)

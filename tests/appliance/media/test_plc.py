@@ -89,3 +89,47 @@ def test_untouched_when_nothing_missing() -> None:
     plc = G711Plc(3)
     a = (np.arange(3 * FRAME).reshape(3, FRAME) * 7).astype(np.int16)
     assert plc.process(a, np.zeros_like(a, dtype=bool)) is a
+
+
+def _row_by_row(plc: G711Plc, a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """`G711Plc.process` with every row through the one-row path (`_row`), the reference
+    for the batch of rows that miss a whole block."""
+    out = a.astype(np.float64)
+    for r in sorted(set(np.flatnonzero(m.any(axis=1)).tolist()) | set(plc._loss)):
+        out[r] = plc._row(r, out[r], m[r])
+    plc._push(out)
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+
+def test_rows_missing_whole_blocks_together_equal_the_one_row_path() -> None:
+    """A stall that loses every call's packets at once takes the batch path
+    (pitch search and synthesis for all those rows in one go); its output is the one-row
+    path's, sample for sample, through starts, continuations, the 10/20 ms period switches,
+    silence after 60 ms and recovery, mixed with rows losing part of a block."""
+    rng = np.random.default_rng(11)
+    C, n, blk = 40, 4000, 40
+    xs = np.stack([_voiced(n, f, seed=c) * rng.uniform(0.1, 1.0)
+                   for c, f in enumerate(rng.uniform(70, 210, C))])
+    lost = np.zeros((C, n), dtype=bool)
+    for c in range(C):
+        for _ in range(4):
+            s = int(rng.integers(HISTORY, n - 800))
+            lost[c, s : s + int(rng.integers(1, 700))] = True
+    lost[:, 2000:2400] = True  # all at once, block-aligned: 50 ms
+    a_plc, b_plc = G711Plc(C), G711Plc(C)
+    batched = 0
+    for i in range(0, n, blk):
+        m = lost[:, i : i + blk]
+        a = np.where(m, 0, xs[:, i : i + blk]).astype(np.int16)
+        batched += int(m.all(axis=1).sum())
+        assert np.array_equal(a_plc.process(a, m), _row_by_row(b_plc, a, m)), f"block at {i}"
+    assert batched >= C * 10  # the batch path ran
+    assert set(a_plc._loss) == set(b_plc._loss)
+
+
+def test_pitch_of_many_rows_at_once() -> None:
+    from appliance.media.plc import find_pitch_many
+
+    h = np.stack([_voiced(HISTORY, f) for f in (200.0, 100.0, 80.0)])
+    assert find_pitch_many(h).tolist() == [40, 80, 100]
+    assert find_pitch_many(np.zeros((2, HISTORY))).tolist() == [40, 40]  # silence: the shortest

@@ -131,3 +131,40 @@ def test_sipp_rtp_echo_peer(tmp_path: Path) -> None:
     tx = far.tx_linear(1)
     lvl, f = robust_level_and_freq(tx[8000:14000])
     assert f == pytest.approx(1477, abs=2) and lvl == pytest.approx(-12, abs=0.5)
+
+
+def test_reset_latency_starts_the_samples_afresh(tmp_path: Path) -> None:
+    far = ToneFarEnd(span_params(), freqs=(1000.0, 0.0), dbm0=-10.0)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+
+    async def body(client: MediaClient, srv: MediaServer, events: list[dict[str, Any]]) -> None:
+        r = await client.open_stream(StreamSpec("call-1", "s1", 0, remote=peer.getsockname(),
+                                                local_host="127.0.0.1", ptime_ms=20, echo_canceller=False))
+        back = rtp.RtpSender(0, ssrc=4242)
+
+        async def loop(seconds: float) -> None:
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                await asyncio.sleep(0.005)
+                while True:
+                    try:
+                        data, _ = peer.recvfrom(2048)
+                    except BlockingIOError:
+                        break
+                    p = rtp.decode(data)
+                    peer.sendto(back.packet(p.payload, len(p.payload)), ("127.0.0.1", r["local_port"]))
+
+        await loop(1.0)
+        before = (await client.stats("call-1", raw=True))["raw_ms"]
+        assert len(before["tdm_total"]) >= 10 and len(before["rtp_total"]) >= 5
+        assert await client.reset_latency() == 1
+        after = (await client.stats("call-1", raw=True))["raw_ms"]
+        assert all(len(v) <= 2 for v in after.values())  # at most a block's worth since the reset
+        await loop(0.5)
+        again = (await client.stats("call-1", raw=True))["raw_ms"]
+        assert 3 <= len(again["tdm_total"]) < len(before["tdm_total"])
+        assert (await client.stats())["gc"] is None  # an in-process server leaves gc alone
+
+    asyncio.run(_with_server(tmp_path, far, body))
