@@ -95,7 +95,7 @@ class EchoCanceller:
         self.tail_ms = tail_ms
         self._filter = AdaptiveFilter(channels, tail_ms * SAMPLE_RATE // 1000)
         self._fore = Foreground(self._filter)
-        self._nlp = Nlp(channels)
+        self._nlp = Nlp(channels, tail=self._filter.taps)
         self._cng = cng
         self._nlp_on = np.full(channels, nlp)
         self._enabled = np.ones(channels, bool)
@@ -222,7 +222,10 @@ class EchoCanceller:
         modem = self._tone == AnswerTone.TONE_PR
         cancel = self._enabled & ~modem
         f = self._filter
-        f.adapt = cancel
+        # no adaptation while the NLP's off-spectrum test hears the caller (what Sin holds where
+        # the far end sent nothing cannot be echo, and would only teach the filter a wrong
+        # path); its power test is not used here: before convergence it takes echo for a caller
+        f.adapt = cancel & ~self._nlp.near
         x = rin.astype(np.float32)
         d = sin.astype(np.float32)
         done_before = f.blocks_done
@@ -238,7 +241,7 @@ class EchoCanceller:
             e2 = err * err
         nlp_ok = self._nlp_on & (self._tone == AnswerTone.NONE)
         out = self._nlp.process(err, est, f.far_active, f.double_talk, nlp_ok & cancel, self._cng,
-                                e2=e2)
+                                e2=e2, rin=x)
         # The NLP's caller decisions over the block: its ERLE is learnt
         # after the decision and not on blocks with a caller in them (a
         # digit or a quiet caller the filter's detectors missed would

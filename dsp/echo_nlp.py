@@ -15,7 +15,18 @@ How (per channel, all channels as arrays, per call of any length):
   the worst recent blocks), plus the G.711 quantisation of the echo (-30 dB
   of the echo estimate).
 * Caller present: the error's power is well above that expected residual
-  plus the background (12 dB), or the filter flags double talk.  The decision
+  plus the background (12 dB), or the filter flags double talk, or the error
+  holds power at frequencies the far end has not sent within the tail
+  (`near`; the canceller also stops the filter adapting on it): an echo path
+  is linear, so what the error holds outside the far end's spectrum over
+  the tail (Hann windows of 20 ms every 10 ms, the older ones weighed down
+  6 dB over the tail), beyond the echo's G.711 quantisation and the
+  background, is the caller's.  It works before anything is learnt: a PBX's
+  tone under the voice AI's prompt, with no echo path at all, was taken for
+  echo and muted for half a second, then gated; a -25 dBm0 digit under a
+  prompt's echo was suppressed.  It is evaluated only where it can matter
+  (the far end active, the error above -45 dBm0 and the background: a
+  converged call in far-end single talk costs nothing).  The decision
   is made on the same call's samples, so nothing is delayed; it holds
   ``CALLER_HOLD`` after the caller was last seen, and the gain goes up to
   the caller within ``_UP`` samples (a digit's or a word's start is not
@@ -33,11 +44,9 @@ How (per channel, all channels as arrays, per call of any length):
   phases and overlap-add, which gives the same level and spectral shape.
 
 Limits: 8 kHz.  The comfort noise is stationary noise shaped like the
-background; it does not reproduce tonal hum exactly.  While the canceller
-has learnt little (the first second or so of a sparse prompt) the ERLE
-tracker is low, and a caller near the echo's level (a -18 to -25 dBm0 DTMF
-digit under a -15 dBm0 prompt's echo) can be suppressed for a block or more
-(tests/dsp/test_echo.py, the xfail case).
+background; it does not reproduce tonal hum exactly.  A caller whose sound
+lies only where the far end's recent sound does (speech over speech) is
+left to the power test and the filter's double-talk detectors.
 """
 
 from __future__ import annotations
@@ -59,6 +68,13 @@ SEG: Final = 160  # samples per NLP decision (at most one block: shorter calls d
 CALLER_HOLD: Final = 160  # samples (20 ms) the NLP stays open after a caller
 _UP: Final = 4.0  # samples of the ramp up to the caller
 _FAR_HANG: Final = 0.15  # s the NLP stays armed after the far end stops
+SPEC_N: Final = 160  # samples per spectrum of the off-spectrum caller test, on a fixed grid
+SPEC_HOP: Final = SPEC_N // 2  # the far end's windows every 10 ms over the tail
+_SPEC_WIN: Final = np.hanning(SPEC_N + 2)[1:-1].astype(np.float32)
+# spectra scaled so that their bins sum to the window's mean power per sample
+_SPEC_SCALE: Final = np.float32(2.0 / (SPEC_N * float(np.sum(_SPEC_WIN**2))))
+_SPEC_MARGIN: Final = 4.0  # 6 dB above what the far end can explain at a frequency
+_NEAR_FLOOR: Final = (16020.7 * 10 ** (-45 / 20)) ** 2  # -45 dBm0: below it, nothing is decided
 _PHASES: Final = np.exp(2j * np.pi * np.random.default_rng(0x9168).random((509, FRAME + 1))).astype(np.complex64)
 # The table twice along the bins: a rotation by any offset is one slice.
 _PHASES2: Final = np.concatenate([_PHASES, _PHASES], axis=1)
@@ -67,7 +83,7 @@ _PHASES2: Final = np.concatenate([_PHASES, _PHASES], axis=1)
 class Nlp:
     """Residual echo suppressor with comfort noise for ``channels`` channels."""
 
-    def __init__(self, channels: int, seed: int = 0x168) -> None:
+    def __init__(self, channels: int, seed: int = 0x168, tail: int = 1024) -> None:
         c = channels
         self.channels = c
         self._rng = np.random.default_rng(seed)
@@ -93,10 +109,29 @@ class Nlp:
         # Comfort noise synthesis (overlap-add queue).
         self._cn_tail = np.zeros((c, FRAME), np.float32)
         self._cn_queue = np.zeros((c, 0), np.float32)
+        # Off-spectrum test: the far end's last `tail` + SPEC_N samples as of the last grid
+        # point, the grid window being filled (far end and error), its fill.
+        n_r = -(-tail // SPEC_N) * SPEC_N + SPEC_N
+        self._rbuf = np.zeros((c, n_r), np.float32)
+        self._rcur = np.zeros((c, SPEC_N), np.float32)
+        self._ecur = np.zeros((c, SPEC_N), np.float32)
+        self._spos = 0
+        self._slots = n_r // SPEC_N
+        self._slot = 0
+        self._grid = 0  # grid points passed: window j ends at sample j * SPEC_HOP
+        self._nwin = (n_r - SPEC_N) // SPEC_HOP + 1
+        # the far end's window spectra, computed once per window and row when first needed
+        # (a row is tested grid after grid while it matters: two new windows each time)
+        self._wspec = np.zeros((c, self._nwin, SPEC_N // 2 + 1), np.float32)
+        self._wnum = np.full((c, self._nwin), -1, np.int64)
+        # older windows weighed down: 6 dB over the tail (oldest first)
+        age = (SPEC_HOP * np.arange(self._nwin - 1, -1, -1)).astype(np.float64)
+        self._age_w = np.exp(-age * np.log(4.0) / max(tail, 1)).astype(np.float32)[None, :, None]
+        self.near = np.zeros(c, bool)  # the test's last decision: a caller
 
     def reset(self, mask: BoolArray) -> None:
         for a in (self.erle_db, self._far_hang, self._hold, self._frame, self._bg, self._bg_seen,
-                  self._cn_tail):
+                  self._cn_tail, self._rbuf, self._rcur, self._ecur, self._wspec):
             a[mask] = 0
         self._gain[mask] = 1
         self._floor[mask] = 1e9
@@ -105,6 +140,8 @@ class Nlp:
         self._ferr[mask] = 0
         self.active[mask] = False
         self.caller[mask] = False
+        self.near[mask] = False
+        self._wnum[mask] = -1
         self._cn_queue[mask] = 0
         self._bg_pow = None
         self._cn_mag = None
@@ -130,8 +167,9 @@ class Nlp:
 
     def process(self, err: F32, echo_est: F32, far_active: BoolArray, double_talk: BoolArray,
                 enabled: BoolArray, cng: bool, samples_per_s: int = 8000,
-                e2: F32 | None = None) -> F32:
-        """Return the NLP output for the error ``err`` (channels, n); ``e2`` is err**2 if known."""
+                e2: F32 | None = None, rin: F32 | None = None) -> F32:
+        """Return the NLP output for the error ``err`` (channels, n); ``e2`` is err**2 if known;
+        ``rin``, the far end's samples of the same call, feeds the off-spectrum test."""
         n = err.shape[1]
         if e2 is None:
             e2 = err * err
@@ -150,6 +188,8 @@ class Nlp:
         e_seg = np.add.reduceat(e2, starts, axis=1) / lens
         y_seg = np.add.reduceat(y2, starts, axis=1) / lens
         seen = double_talk[:, None] | (e_seg > _MARGIN * (y_seg * resid[:, None] + bg[:, None]) + 1.0)
+        if rin is not None:
+            seen |= self._off_spectrum(rin, err, armed, bg)[:, None]
         gain = np.empty_like(err)
         any_caller = np.zeros(self.channels, bool)
         for j, a in enumerate(starts):
@@ -174,6 +214,59 @@ class Nlp:
         out = err * gain
         if cng:
             out += self._comfort_noise(n) * (1 - gain)
+        return out
+
+    def _off_spectrum(self, rin: F32, err: F32, armed: BoolArray, bg: F32) -> BoolArray:
+        """The off-spectrum caller test, at each grid point (every SPEC_N samples of the call,
+        so the filter's freeze on `near` does not depend on how the call is cut into blocks).
+        Returns whether a grid window completed in this call saw a caller (else the last
+        decision)."""
+        n = rin.shape[1]
+        seen = np.zeros(self.channels, bool)
+        decided = False
+        done = 0
+        while done < n:
+            take = min(n - done, SPEC_N - self._spos)
+            self._rcur[:, self._spos:self._spos + take] = rin[:, done:done + take]
+            self._ecur[:, self._spos:self._spos + take] = err[:, done:done + take]
+            self._spos += take
+            done += take
+            if self._spos < SPEC_N:
+                break
+            self._spos = 0
+            # a ring of SPEC_N-sample slots: the oldest gives way to this window
+            k = self._slot
+            self._rbuf[:, k * SPEC_N:(k + 1) * SPEC_N] = self._rcur
+            self._slot = (k + 1) % self._slots
+            self._grid += 1
+            e_ms = np.einsum("ij,ij->i", self._ecur, self._ecur) / SPEC_N
+            rows = np.flatnonzero(armed & (e_ms > 4.0 * bg + _NEAR_FLOOR))
+            now = np.zeros(self.channels, bool)
+            if len(rows):
+                now[rows] = self._off_rows(rows, bg[rows])
+            self.near = now
+            seen |= now
+            decided = True
+        return seen if decided else self.near
+
+    def _off_rows(self, rows: npt.NDArray[np.intp], bg: F32) -> BoolArray:
+        n_r = self._rbuf.shape[1]
+        j_new = 2 * self._grid  # SPEC_N == 2 * SPEC_HOP: two new windows per grid point
+        wins = np.arange(j_new - self._nwin + 1, j_new + 1)  # oldest first
+        slots = wins % self._nwin
+        mr, mw = np.nonzero(self._wnum[rows][:, slots] != wins[None, :])
+        if len(mr):
+            rr, ss = rows[mr], slots[mw]
+            idx = (wins[mw][:, None] * SPEC_HOP - SPEC_N + np.arange(SPEC_N)) % n_r
+            r = sfft.rfft(self._rbuf[rr[:, None], idx] * _SPEC_WIN, axis=1, workers=1)
+            self._wspec[rr, ss] = (r.real**2 + r.imag**2) * _SPEC_SCALE
+            self._wnum[rr, ss] = wins[mw]
+        rp = (self._wspec[rows[:, None], slots[None, :]] * self._age_w).max(axis=1)
+        e = sfft.rfft(self._ecur[rows] * _SPEC_WIN, axis=1, workers=1)
+        ep = (e.real**2 + e.imag**2) * _SPEC_SCALE
+        floor = (_QUANT * rp.sum(axis=1) + bg) / rp.shape[1]
+        u = np.maximum(ep - _SPEC_MARGIN * (rp + floor[:, None]), 0.0).sum(axis=1)
+        out: BoolArray = (u > 4.0 * bg + _NEAR_FLOOR) & (u > 0.25 * ep.sum(axis=1))
         return out
 
     def _learn_background(self, err: F32, e2: F32, y2: F32) -> None:
