@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.demo.pbx import analyse
+from appliance.demo.pbx import analyse_steady
 from tests.peers.baresip_peer import Baresip, read_wav, write_tone
 
 from .rig import Rig, wait_for
@@ -20,12 +20,13 @@ pytestmark = pytest.mark.peer
 SENT_DBM0 = -12.0 + 3.14  # aufile's sine at -12 dBFS peak, in dBm0 (G.711 Table 5)
 
 
-def _steady(x: np.ndarray, n: int = 4000) -> tuple[float, float]:
-    """(frequency, level) of the loudest n-sample window (the call's steady part)."""
+def _steady(x: np.ndarray, n: int = 8000) -> tuple[float, float]:
+    """(frequency, level) of the loudest n-sample window (the call's steady part), as the
+    median over 125 ms frames."""
     if len(x) < n:
-        return analyse(x)
+        return analyse_steady(x)
     best = max(range(0, len(x) - n + 1, n // 4), key=lambda i: float(np.sum(x[i:i + n] ** 2)))
-    return analyse(x[best:best + n])
+    return analyse_steady(x[best:best + n])
 
 
 def test_baresip_answers_and_tones_cross_both_ways(tmp_path: Path) -> None:
@@ -47,18 +48,16 @@ def test_baresip_answers_and_tones_cross_both_ways(tmp_path: Path) -> None:
         return rig, heard, bs.recordings(), out
     rig, (freq, level), recs, out = asyncio.run(body())
     assert "Call with sip:5551234@127.0.0.1 terminated" in out, out[-2000:]
-    # baresip -> PBX: its 600 Hz (sent at -8.9 dBm0).  The bounds are wide on purpose: on
-    # this shared machine at load 10+ the media process falls behind baresip's packet clock
-    # (92 packets in, 55 out in one window; jitter buffer 717 ms deep against a 60 ms
-    # target, 184 dropped) and the virtual span slips blocks, so the PBX heard 570-596 Hz
-    # at -13..-17 dBm0 (the ringback is 440/480, the PBX's own tone 1004)
-    assert abs(freq - 600) < 50, (freq, level)
-    assert SENT_DBM0 - 10 < level < SENT_DBM0 + 2, (freq, level)
+    # baresip -> PBX: its 600 Hz (sent at -8.9 dBm0), the median over 125 ms frames of the
+    # last 0.5 s (a block the virtual span slips, or a packet concealed, on a loaded machine
+    # spoils a frame, not the figure; the ringback is 440/480, the PBX's own tone 1004)
+    assert abs(freq - 600) < 5, (freq, level)
+    assert abs(level - SENT_DBM0) < 1.5, (freq, level)
     # PBX -> baresip: the 1004 Hz -10 dBm0 tone in what baresip decoded
     dec = [p for p in recs if p.name.endswith("-dec.wav")]
     assert dec, recs
     f2, l2 = _steady(read_wav(dec[0]))
-    assert abs(f2 - 1004) < 8, (f2, l2)
-    assert -18 < l2 < -8, (f2, l2)  # -10 unloaded; -16 seen at load 13 (span slips)
+    assert abs(f2 - 1004) < 5, (f2, l2)
+    assert abs(l2 + 10) < 1.5, (f2, l2)
     print(f"baresip -> PBX {freq:.0f} Hz {level:.1f} dBm0; PBX -> baresip {f2:.0f} Hz {l2:.1f}")
     assert rig.tap.first("DISCONNECT", "from_pbx").cause == 16

@@ -46,18 +46,13 @@ def _voiceai(port: int) -> subprocess.Popen[str]:
     raise AssertionError("the voice AI stand-in did not start")
 
 
-FLAKY_EC = pytest.mark.xfail(strict=False, reason=(
-    "appliance/media + dsp/echo (not this part's): with the canceller on the digit is "
-    "still lost in some runs (2 of 5 here at load 8-13), never with it off"))
-
-
-@pytest.mark.parametrize("canceller", [pytest.param(True, marks=FLAKY_EC), False],
-                         ids=["canceller-on", "canceller-off"])
+@pytest.mark.parametrize("canceller", [True, False], ids=["canceller-on", "canceller-off"])
 def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
         tmp_path: Path, canceller: bool) -> None:
     """canceller-off turns the stream's echo canceller off after the answer (the media
-    control's modify).  Before the echo helper's NLP change (1267454) the digit was
-    always lost with the canceller on; now only sometimes; with it off it always arrives."""
+    control's modify).  With it on, the digit once went missing in some runs: the NLP took
+    a digit near the prompt's echo level for echo while the canceller had learnt little;
+    its spectral caller test (dsp/echo_nlp.py) hears the digit at its own frequencies."""
     async def body() -> tuple[Rig, dict[int, str], int]:
         port = free_udp_port()
         ai = _voiceai(port)
@@ -95,7 +90,10 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
     dtmf = rig.cti("call.dtmf")
     for source in ("pbx", "sip"):
         got = [d for d in dtmf if d["source"] == source]
-        assert got and all(d["digit"] == "5" and d["duration_ms"] > 40 for d in got), dtmf
+        assert got and all(d["digit"] == "5" for d in got), dtmf
+        # one digit, or two pieces of it when the virtual span slips mid-digit (the
+        # simulated PBX runs in this test's process, whose pauses leave a gap in its tone)
+        assert len(got) <= 2 and sum(d["duration_ms"] for d in got) > 100, dtmf
     assert events_tx > 0
     log = (tmp_path / "voiceai.log").read_text()
     # '5', or '55' when the virtual span slips a block mid-digit on a loaded machine (the
@@ -105,11 +103,6 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
     assert any(v.startswith("5") for v in heard.values()), heard
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "appliance/media + dsp/echo (not this part's): canceller on and no RTP from the SIP "
-    "side at all (Rin silent): the PBX's in-band digit was not detected in most runs (no "
-    "dtmf event, events_tx 0), with the echo helper's canceller work in flight in the "
-    "tree; with echo_canceller=False on the stream it always is"))
 def test_pbx_inband_dtmf_detected_when_the_sip_side_is_silent(tmp_path: Path) -> None:
     """sipp answers and sends no RTP; the PBX sends '5' in band: the gateway must report
     it (CTI call.dtmf) and send RFC 4733 events (the stream's events_tx)."""

@@ -21,6 +21,11 @@ def test_pbx_call_answered_by_sip_and_cleared_with_reason(tmp_path: Path) -> Non
             async with Rig(tmp_path, uas.address) as rig:
                 call = rig.pbx.place_call("2001", caller="5551234")
                 await wait_for(lambda: call.state == "answered", 10, "answer at the PBX")
+                # sipp loops the PBX's own tone back: a canceller rightly takes a loop that
+                # returns what the PBX sent for an echo path and removes part of it; this is
+                # the transport check (echo removal: tests/appliance/media/test_engine.py)
+                assert rig.part.media is not None
+                await rig.part.media.modify(next(iter(rig.part.calls)), echo_canceller=False)
                 await asyncio.sleep(1.0)
                 freq, level = rig.pbx.measure(call.channel or 0)
                 rig.pbx.hangup(call, 16)
@@ -29,12 +34,10 @@ def test_pbx_call_answered_by_sip_and_cleared_with_reason(tmp_path: Path) -> Non
                 res = await asyncio.get_running_loop().run_in_executor(None, uas.wait, 10)
                 assert res.ok(), res.stderr + res.errors + res.messages[-3000:]
                 # the PBX's 1004 Hz at -10 dBm0 crossed the span, RTP to sipp and back
-                # (sipp -rtp_echo) through the echo canceller: frequency and level kept
-                assert abs(freq - 1004) < 8, freq
-                # -10 +- 1.5 unloaded; at load 8-13 on this shared machine -16 was seen (the
-                # virtual span slips blocks, and the PBX's own tone looped back by sipp is
-                # predictable from the far-end signal, which the canceller takes in part)
-                assert abs(level + 10) < 7, level
+                # (sipp -rtp_echo): frequency and level kept (the median over 125 ms frames:
+                # a block the virtual span slips on a loaded machine spoils one frame)
+                assert abs(freq - 1004) < 5, freq
+                assert abs(level + 10) < 1.5, level
         finally:
             uas.kill()
 
