@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from appliance.gateway import bridge as B
+from appliance.gateway import bridge_events as BE
 from appliance.gateway.isdnfacts import cause_of, facts_in, ies_out
 from appliance.gateway.media import MediaPlane, PortPool, finite, media_summary, mirror
 from appliance.gateway.routing import Router
@@ -339,31 +340,31 @@ class GatewayPart:
         ctx = self.calls.get(cid) if cid is not None else None
         if ctx is None:
             return
-        b: B.Event | None = None
+        b: BE.Event | None = None
         if isinstance(ev, E.Proceeding):
-            b = B.IsdnProceeding()
+            b = BE.IsdnProceeding()
             if ev.channel is not None:
-                self._feed(ctx, B.IsdnPlaced(name, ev.channel))
+                self._feed(ctx, BE.IsdnPlaced(name, ev.channel))
         elif isinstance(ev, E.ChannelChanged):
             if ev.channel is not None:
-                b = B.IsdnPlaced(name, ev.channel)
+                b = BE.IsdnPlaced(name, ev.channel)
         elif isinstance(ev, E.Alerting):
-            b = B.IsdnAlerting(ev.inband, facts_in(ev.message))
+            b = BE.IsdnAlerting(ev.inband, facts_in(ev.message))
         elif isinstance(ev, E.Progress):
-            b = B.IsdnProgress(any(p in (1, 8) for p in ev.progress))
+            b = BE.IsdnProgress(any(p in (1, 8) for p in ev.progress))
         elif isinstance(ev, E.Connected):
-            b = B.IsdnConnected(facts_in(ev.message))
+            b = BE.IsdnConnected(facts_in(ev.message))
         elif isinstance(ev, E.Disconnected):
             cause = cause_of(ev.message, ev.cause) or CauseFact(ev.cause)
-            b = B.IsdnDisconnected(cause, ev.inband)
+            b = BE.IsdnDisconnected(cause, ev.inband)
         elif isinstance(ev, E.FacilityReceived):
             # facts sent after the SETUP (NI-2 "name information follows": the calling
             # name in a FACILITY): the bridge merges them (a held INVITE takes the name)
-            b = B.IsdnLateFacts(facts_in(ev.message))
+            b = BE.IsdnLateFacts(facts_in(ev.message))
         elif isinstance(ev, E.Released):
             sp.calls.pop(ev.call_id, None)
             ctx.isdn_id = None
-            b = B.IsdnReleased(cause_of(ev.message, ev.cause))
+            b = BE.IsdnReleased(cause_of(ev.message, ev.cause))
         if b is not None:
             self._feed(ctx, b)
 
@@ -380,7 +381,7 @@ class GatewayPart:
         self.calls[cid] = ctx
         sp.calls[ev.call_id] = cid
         self.counters["calls_in"] += 1
-        self._feed(ctx, B.IsdnSetup(sp.cfg.name, ev.channel, facts_in(ev.message),
+        self._feed(ctx, BE.IsdnSetup(sp.cfg.name, ev.channel, facts_in(ev.message),
                                     name_follows=ev.message is not None
                                     and parties.name_follows(ev.message)))
 
@@ -401,7 +402,7 @@ class GatewayPart:
             self.calls[cid] = ctx
             self.by_sip[ev.call.id] = cid
             self.counters["calls_out"] += 1
-            self._feed(ctx, B.SipInvite(ev.trunk, ev.request_user, ev.facts, ev.remote))
+            self._feed(ctx, BE.SipInvite(ev.trunk, ev.request_user, ev.facts, ev.remote))
             return
         if isinstance(ev, sev.TrunkStatus):
             log.log(20 if ev.up else 30, "SIP trunk %s target %s:%d %s%s", ev.trunk,
@@ -423,20 +424,20 @@ class GatewayPart:
         if sctx is None:
             return
         ctx = sctx
-        b: B.Event | None = None
+        b: BE.Event | None = None
         if isinstance(ev, sev.Provisional):
-            b = B.SipProvisional(ev.status, ev.remote)
+            b = BE.SipProvisional(ev.status, ev.remote)
         elif isinstance(ev, sev.Answered):
             ctx.marks["answered"] = time.monotonic()
-            b = B.SipAnswered(ev.remote)
+            b = BE.SipAnswered(ev.remote)
         elif isinstance(ev, sev.Failed):
             self.by_sip.pop(ev.call.id, None)
-            b = B.SipFailed(ev.status, ev.cause)
+            b = BE.SipFailed(ev.status, ev.cause)
         elif isinstance(ev, sev.Hangup):
             self.by_sip.pop(ev.call.id, None)
-            b = B.SipHangup(ev.cause)
+            b = BE.SipHangup(ev.cause)
         elif isinstance(ev, sev.MediaChanged):
-            b = B.SipMediaChanged(ev.remote)
+            b = BE.SipMediaChanged(ev.remote)
         elif isinstance(ev, sev.DtmfInfo) and self.media is not None:
             fut = asyncio.ensure_future(self.media.play_digits(ctx.bridge.call_id, ev.digit))
             fut.add_done_callback(_log_failure)
@@ -445,7 +446,7 @@ class GatewayPart:
 
     # -------------------------------------------------------------- the bridge
 
-    def _feed(self, ctx: CallCtx, ev: B.Event) -> None:
+    def _feed(self, ctx: CallCtx, ev: BE.Event) -> None:
         now = time.monotonic()
         try:
             actions = ctx.bridge.handle(ev, now)
@@ -460,7 +461,7 @@ class GatewayPart:
         ctx.timer = None
         self._actions(ctx, ctx.bridge.handle_timer(time.monotonic()))
 
-    def _actions(self, ctx: CallCtx, actions: list[B.Action]) -> None:
+    def _actions(self, ctx: CallCtx, actions: list[BE.Action]) -> None:
         for a in actions:
             try:
                 self._do(ctx, a)
@@ -485,29 +486,29 @@ class GatewayPart:
         law: sdpmod.Law = "alaw" if self.params[ctx.span].span_law.value == "alaw" else "ulaw"
         return sdpmod.LocalMedia(self.rtp_host, ctx.port, law, self.core.config.media.ptime_ms)
 
-    def _do(self, ctx: CallCtx, a: B.Action) -> None:
+    def _do(self, ctx: CallCtx, a: BE.Action) -> None:
         now = time.monotonic()
         b = ctx.bridge
         sp = self.spans.get(ctx.span) if ctx.span is not None else None
-        if isinstance(a, B.CallEvent):
+        if isinstance(a, BE.CallEvent):
             self._call_event(ctx, a)
-        elif isinstance(a, B.IsdnSetupReq):
+        elif isinstance(a, BE.IsdnSetupReq):
             self._place_isdn(ctx, a, now)
         elif sp is not None and ctx.isdn_id is not None and isinstance(
-                a, (B.IsdnProceedingReq, B.IsdnAlertingReq, B.IsdnProgressReq, B.IsdnConnectReq,
-                    B.IsdnDisconnectReq, B.IsdnReleaseReq)):
+                a, (BE.IsdnProceedingReq, BE.IsdnAlertingReq, BE.IsdnProgressReq, BE.IsdnConnectReq,
+                    BE.IsdnDisconnectReq, BE.IsdnReleaseReq)):
             ctl, cid = sp.dch.ctl, ctx.isdn_id
-            if isinstance(a, B.IsdnProceedingReq):
+            if isinstance(a, BE.IsdnProceedingReq):
                 out = ctl.proceeding(cid, now)
-            elif isinstance(a, B.IsdnAlertingReq):
+            elif isinstance(a, BE.IsdnAlertingReq):
                 out = ctl.alerting(cid, now, inband=a.inband)
-            elif isinstance(a, B.IsdnProgressReq):
+            elif isinstance(a, BE.IsdnProgressReq):
                 out = ctl.progress(cid, now, description=8)
-            elif isinstance(a, B.IsdnConnectReq):
+            elif isinstance(a, BE.IsdnConnectReq):
                 out = ctl.connect(cid, now)
                 if "answered" in ctx.marks:
                     self.answer_ms.append((now - ctx.marks["answered"]) * 1000)
-            elif isinstance(a, B.IsdnDisconnectReq):
+            elif isinstance(a, BE.IsdnDisconnectReq):
                 # the SIP side's Reason location (RFC 8606) kept; 0 (user, also the
                 # default of a mapped status) leaves call control's own location
                 out = ctl.disconnect(cid, now, a.cause.value,
@@ -515,20 +516,20 @@ class GatewayPart:
             else:
                 out = ctl.release(cid, now, a.cause)
             self._isdn(sp, out)
-        elif isinstance(a, B.SipInviteReq):
+        elif isinstance(a, BE.SipInviteReq):
             assert self.sip is not None
             ctx.sip = self.sip.place_call(a.trunk, a.request_user, a.facts, self._local(ctx))
             self.by_sip[ctx.sip.id] = b.call_id
             self.setup_ms.append((time.monotonic() - ctx.t0) * 1000)
-        elif ctx.sip is not None and isinstance(a, B.SipProvisionalReq):
+        elif ctx.sip is not None and isinstance(a, BE.SipProvisionalReq):
             ctx.sip.provisional(a.status, self._local(ctx) if a.sdp else None)
-        elif ctx.sip is not None and isinstance(a, B.SipAnswerReq):
+        elif ctx.sip is not None and isinstance(a, BE.SipAnswerReq):
             ctx.sip.answer(self._local(ctx))
-        elif ctx.sip is not None and isinstance(a, B.SipRejectReq):
+        elif ctx.sip is not None and isinstance(a, BE.SipRejectReq):
             ctx.sip.reject(a.status, a.cause)
-        elif ctx.sip is not None and isinstance(a, B.SipHangupReq):
+        elif ctx.sip is not None and isinstance(a, BE.SipHangupReq):
             ctx.sip.hangup(a.cause)
-        elif isinstance(a, B.MediaOpenReq):
+        elif isinstance(a, BE.MediaOpenReq):
             ctx.marks["media_req"] = now
             ctx.row = self.params[a.span].bchannels.index(a.channel)
             # Our own port pool: the SDP can name the port before the media process has
@@ -537,19 +538,19 @@ class GatewayPart:
             # skipped here, and a bind failure in the media process still clears the call.
             port = self.ports.take()
             if port is None:
-                self._feed(ctx, B.MediaFailed("no free RTP port in media.rtp_port_min..max"))
+                self._feed(ctx, BE.MediaFailed("no free RTP port in media.rtp_port_min..max"))
                 return
             ctx.port = port
             self._spawn(ctx, self._media_open(ctx, a))
-            self._feed(ctx, B.MediaOpened(ctx.port))
-        elif isinstance(a, B.MediaModifyReq):
+            self._feed(ctx, BE.MediaOpened(ctx.port))
+        elif isinstance(a, BE.MediaModifyReq):
             self._spawn(ctx, self._media_modify(ctx, a))
-        elif isinstance(a, B.MediaMoveReq):
+        elif isinstance(a, BE.MediaMoveReq):
             self._spawn(ctx, self._media_move(ctx, a))
-        elif isinstance(a, B.MediaCloseReq):
+        elif isinstance(a, BE.MediaCloseReq):
             self._spawn(ctx, self._media_close(ctx))
 
-    def _place_isdn(self, ctx: CallCtx, a: B.IsdnSetupReq, now: float) -> None:
+    def _place_isdn(self, ctx: CallCtx, a: BE.IsdnSetupReq, now: float) -> None:
         """Try the route's spans in order for a free B-channel (hunting is per span)."""
         cause = 34
         for name in a.spans:
@@ -566,12 +567,12 @@ class GatewayPart:
                 continue
             ctx.span, ctx.isdn_id = name, isdn_id
             sp.calls[isdn_id] = ctx.bridge.call_id
-            self._feed(ctx, B.IsdnPlaced(name, setup.channel.channels[0]))
+            self._feed(ctx, BE.IsdnPlaced(name, setup.channel.channels[0]))
             self._isdn(sp, out)
             return
-        self._feed(ctx, B.IsdnSetupFailed(cause))
+        self._feed(ctx, BE.IsdnSetupFailed(cause))
 
-    def _call_event(self, ctx: CallCtx, a: B.CallEvent) -> None:
+    def _call_event(self, ctx: CallCtx, a: BE.CallEvent) -> None:
         d = dict(a.data)
         cid = d.pop("call")
         if a.kind == "call.started":
@@ -616,18 +617,18 @@ class GatewayPart:
             "jitter_min_ms": max(m.jitter_min_ms, m.ptime_ms), "jitter_max_ms": m.jitter_max_ms,
             "local_host": self.rtp_host} | kw))
 
-    async def _media_open(self, ctx: CallCtx, a: B.MediaOpenReq) -> None:
+    async def _media_open(self, ctx: CallCtx, a: BE.MediaOpenReq) -> None:
         assert self.media is not None and ctx.port is not None
         try:
             await self.media.open_stream(self._spec(ctx, a.remote).with_(local_port=ctx.port))
         except (MediaError, ValueError, ConnectionError, OSError) as e:
             self._release_port(ctx)
-            self._feed(ctx, B.MediaFailed(str(e)))
+            self._feed(ctx, BE.MediaFailed(str(e)))
             return
         if "media_req" in ctx.marks:
             self.media_open_ms.append((time.monotonic() - ctx.marks["media_req"]) * 1000)
 
-    async def _media_modify(self, ctx: CallCtx, a: B.MediaModifyReq) -> None:
+    async def _media_modify(self, ctx: CallCtx, a: BE.MediaModifyReq) -> None:
         assert self.media is not None
         changes: dict[str, Any] = {"tone": a.tone}
         if a.remote is not None:
@@ -638,7 +639,7 @@ class GatewayPart:
         with contextlib.suppress(KeyError):
             await self.media.modify(ctx.bridge.call_id, **changes)
 
-    async def _media_move(self, ctx: CallCtx, a: B.MediaMoveReq) -> None:
+    async def _media_move(self, ctx: CallCtx, a: BE.MediaMoveReq) -> None:
         assert self.media is not None and ctx.span is not None
         await self.media.close(ctx.bridge.call_id)
         ctx.row = self.params[ctx.span].bchannels.index(a.channel)
@@ -653,7 +654,7 @@ class GatewayPart:
         except MediaError as e:
             log.warning("call %s: media close: %s", ctx.bridge.call_id, e)
         self._release_port(ctx)
-        self._feed(ctx, B.MediaClosed(finite(stats)))
+        self._feed(ctx, BE.MediaClosed(finite(stats)))
 
     def _release_port(self, ctx: CallCtx) -> None:
         if ctx.port is not None:
