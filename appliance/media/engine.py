@@ -70,7 +70,8 @@ ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
 # packet's wait with it): a restarted span, or one whose clock skipped the blocks of a
 # stall (ClockSpan skips past 200 ms; DAHDI slips when its buffers overrun)
 IDEAL_CREEP = 200e-6
-EC_GROUP_MIN = 120  # rows of a phase group by default (see SpanEngine.__init__)
+EC_GROUP_MIN = 60  # rows of a phase group by default (see SpanEngine.__init__) ...
+EC_GROUPS_MAX = 2  # ... and at most this many groups
 
 
 def _decoder(law: str) -> Callable[[U8], I16]:
@@ -99,13 +100,16 @@ class SpanEngine(RtpIn):
         self.plc = G711Plc(channels)
         # phase groups of consecutive rows: group k's packets end `k * block` samples after
         # those of group 0 (same ptime).  Each group pays the canceller's fixed cost per call
-        # (about 0.65 ms a step here: 240 channels cost 1.23x in 2 groups and 1.6x in 4 what
-        # they cost in one), so by default a group has at least EC_GROUP_MIN rows: 240
-        # channels give 2 groups of 120 (half the canceller every other 5 ms block), 120 or
-        # fewer one.  Consecutive rows make a group's rows a view of the rings (no gather),
-        # and a group with no call (hunting fills channels in order) costs nothing
+        # (about 0.55 ms a step here: 240 channels cost 1.23x in 2 groups and 1.6x in 4 what
+        # they cost in one), so by default there are at most EC_GROUPS_MAX groups of at least
+        # EC_GROUP_MIN rows: 120 channels (a media process's 4 E1 spans, the default share
+        # at 8 spans on 2 cores) give 2 groups of 60, so half the canceller runs before each
+        # packet (TDM->RTP p99 at 240 calls 23.5 ms, against 25.5 with one group of 120);
+        # 240 give 2 of 120, 60 or fewer one.  Consecutive rows make a group's rows a view of
+        # the rings (no gather), and a group with no call (hunting fills channels in order)
+        # costs nothing
         most = max(1, 160 // block)
-        want = max(1, channels // EC_GROUP_MIN) if phases is None else phases
+        want = max(1, min(EC_GROUPS_MAX, channels // EC_GROUP_MIN)) if phases is None else phases
         self.phases = max(1, min(want, most, channels))
         self._ph_size = -(-channels // self.phases)
         self.ph_rows = [slice(k * self._ph_size, min(channels, (k + 1) * self._ph_size))

@@ -297,13 +297,15 @@ def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
 
 def test_default_phase_groups_have_enough_rows_for_the_canceller() -> None:
     """By default a phase group has at least EC_GROUP_MIN rows (the canceller's fixed cost per
-    call is paid once per group), and at most one group per block of a 20 ms packet."""
-    from appliance.media.engine import EC_GROUP_MIN
+    call is paid once per group), and there are at most EC_GROUPS_MAX groups."""
+    from appliance.media.engine import EC_GROUP_MIN, EC_GROUPS_MAX
 
     sizes = {c: [r.stop - r.start for r in SpanEngine("s", c, "alaw", B, echo=False).ph_rows]
              for c in (2, 30, 119, 120, 240, 480)}
-    assert sizes == {2: [2], 30: [30], 119: [119], 120: [120], 240: [120, 120], 480: [120] * 4}
-    assert all(min(v) >= min(c, EC_GROUP_MIN) for c, v in sizes.items())
+    assert sizes == {2: [2], 30: [30], 119: [119], 120: [60, 60], 240: [120, 120],
+                     480: [240, 240]}
+    assert all(min(v) >= min(c, EC_GROUP_MIN) for c, v in sizes.items() if len(v) > 1)
+    assert all(len(v) <= EC_GROUPS_MAX for v in sizes.values())
 
 
 @pytest.mark.parametrize(("ptime", "row"), [(10, 0), (20, 0), (30, 0), (20, 1), (10, 3), (30, 6)])
