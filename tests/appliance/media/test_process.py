@@ -48,6 +48,23 @@ async def _with_server(tmp: Path, far: Any, body: Any, echo: bool = True) -> Any
         await asyncio.wait_for(task, 5)
 
 
+async def _echo_back(peer: socket.socket, back: rtp.RtpSender, port: int, seconds: float,
+                     got: list[rtp.RtpPacket] | None = None) -> None:
+    """For `seconds`, send every packet the peer socket receives back to the gateway's `port`."""
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        await asyncio.sleep(0.005)
+        while True:
+            try:
+                data, _ = peer.recvfrom(2048)
+            except BlockingIOError:
+                break
+            p = rtp.decode(data)
+            if got is not None:
+                got.append(p)
+            peer.sendto(back.packet(p.payload, len(p.payload)), ("127.0.0.1", port))
+
+
 def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
     far = ToneFarEnd(span_params(), freqs=(1000.0, 0.0), dbm0=-10.0)
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -62,18 +79,7 @@ def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
                                                 local_host="127.0.0.1", ptime_ms=20, echo_canceller=False))
         port = r["local_port"]
         assert port % 2 == 0
-        back = rtp.RtpSender(0, ssrc=4242)
-        t_end = time.monotonic() + 2.0
-        while time.monotonic() < t_end:
-            await asyncio.sleep(0.005)
-            while True:
-                try:
-                    data, _ = peer.recvfrom(2048)
-                except BlockingIOError:
-                    break
-                p = rtp.decode(data)
-                got.append(p)
-                peer.sendto(back.packet(p.payload, len(p.payload)), ("127.0.0.1", port))  # echo it
+        await _echo_back(peer, rtp.RtpSender(0, ssrc=4242), port, 2.0, got)
         stats = await client.stats("call-1")
         assert stats["counters"]["rx_packets"] > 50
         final = await client.close("call-1")
@@ -145,16 +151,7 @@ def test_reset_latency_starts_the_samples_afresh(tmp_path: Path) -> None:
         back = rtp.RtpSender(0, ssrc=4242)
 
         async def loop(seconds: float) -> None:
-            t_end = time.monotonic() + seconds
-            while time.monotonic() < t_end:
-                await asyncio.sleep(0.005)
-                while True:
-                    try:
-                        data, _ = peer.recvfrom(2048)
-                    except BlockingIOError:
-                        break
-                    p = rtp.decode(data)
-                    peer.sendto(back.packet(p.payload, len(p.payload)), ("127.0.0.1", r["local_port"]))
+            await _echo_back(peer, back, r["local_port"], seconds)
 
         await loop(1.0)
         before = (await client.stats("call-1", raw=True))["raw_ms"]
