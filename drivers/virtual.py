@@ -77,6 +77,26 @@ class VirtualEndpoint(Span):
         self.packets_sent = 0
         self._local_slips = 0
         self.running = False
+        self.master: VirtualEndpoint | None = None
+        self.followers: list[VirtualEndpoint] = []
+
+    def follow(self, master: VirtualEndpoint) -> None:
+        """Step inside `master`'s clock instead of a frame clock of its own: one timing
+        source for the spans of a group, as the spans of a DAHDI card are clocked by one
+        line.  Each span's blocks then come in the same tick, so the group's engine runs
+        once per block; without it, a group's clocks steered each to its own far end and
+        drifted apart by up to a block within a second, and the engine ran without one
+        span or another about once every four blocks.  This span's playout buffer absorbs
+        its far end's rate (slips, counted, if it differs from the master's line)."""
+        if master is self or master.master is not None or self.followers or self.running:
+            raise SpanError(f"span {self.name}: cannot follow {master.name}")
+        if (master.vp.frames_per_packet, master.block_samples) != \
+                (self.vp.frames_per_packet, self.block_samples):
+            raise SpanError(f"span {self.name}: cannot follow {master.name}: packets of "
+                            f"{self.vp.frames_per_packet} frames, blocks of {self.block_samples} "
+                            f"(its: {master.vp.frames_per_packet}, {master.block_samples})")
+        self.master = master
+        master.followers.append(self)
 
     # ------------------------------------------------------------ life cycle
 
@@ -108,8 +128,9 @@ class VirtualEndpoint(Span):
         self._emit(self.state.set_alarms(Alarm.RED if self._conn is None else Alarm.NONE,
                                          self._loop.time()))
         self.running = True
-        self._clock = FrameClock(self._loop.time())
-        self._schedule()
+        if self.master is None:  # a follower steps in its master's ticks
+            self._clock = FrameClock(self._loop.time())
+            self._schedule()
 
     async def stop(self) -> None:
         self.running = False
@@ -230,12 +251,16 @@ class VirtualEndpoint(Span):
         if self._clock.skipped != skipped:
             # This end stalled: keep the sequence on the 8 kHz time line, so the
             # far end sees a gap (lost frames), not a stream that fell behind.
-            self._local_slips += 1
-            self._tx_seq = (self._tx_seq + self._clock.skipped - skipped) % (1 << 32)
+            for sp in (self, *self.followers):
+                sp._local_slips += 1
+                sp._tx_seq = (sp._tx_seq + self._clock.skipped - skipped) % (1 << 32)
         n = self.vp.frames_per_packet
         while self._pending >= n and self.running:
             self._pending -= n
             self._step(n, now)
+            for f in self.followers:
+                if f.running:
+                    f._step(n, now)
         if self.state.timing is Timing.LINE:
             self._clock.steer(self.playout.depth, self.playout.target)
         if self.running:
@@ -271,7 +296,8 @@ class VirtualEndpoint(Span):
     @property
     def skipped(self) -> int:
         """Span blocks this end's clock skipped because it stalled (ClockSpan's unit)."""
-        return self._clock.skipped // self.block_samples if self._clock is not None else 0
+        clock = self.master._clock if self.master is not None else self._clock
+        return clock.skipped // self.block_samples if clock is not None else 0
 
     def detail(self) -> dict[str, Any]:
         s = self.playout.stats
@@ -289,6 +315,7 @@ class VirtualEndpoint(Span):
             "underflow_slips": s.underflow_slips,
             "resyncs": s.resyncs,
             "clock_rate": round(self._clock.rate, 3) if self._clock else None,
+            "clock_master": self.master.name if self.master is not None else None,
         }
 
 

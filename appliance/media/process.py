@@ -44,8 +44,9 @@ import numpy as np
 
 from appliance.media.collector import Collector
 from appliance.media.engine import SpanEngine
+from appliance.media.grouping import BlockAssembler
 from appliance.media.stream import Addr, SpecError, Stream, StreamSpec
-from drivers.span import Block, Span, SpanEvent, SpanParams
+from drivers.span import Block, Span, SpanError, SpanEvent, SpanParams
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,12 @@ class _Group:
     """Spans clocked together (one timing source, as DAHDI cards are) share one engine.
 
     The engine's rows are the spans' channels one after the other.  The
-    engine runs when every span of the group has handed in its current
-    block (clock spans of a group tick together: `ClockSpan.follow`), and
-    then writes every span's slice of the transmit block; a span whose
-    sibling stalls delivers a second block, which runs the engine without
-    the stalled one.  One engine per group pays the per-block cost of the
-    DSP once for all its spans.
+    engine runs once every span of the group has handed in a block (clock
+    spans of a group tick together: `ClockSpan.follow`; other spans' blocks
+    queue in `assembler`, appliance.media.grouping), and then writes every
+    span's slice of the transmit block; a span that lags is left out of a
+    run only after the loop has delivered what was due.  One engine per
+    group pays the per-block cost of the DSP once for all its spans.
     """
 
     spans: list[Span]
@@ -84,7 +85,8 @@ class _Group:
     offsets: dict[str, int]
     rx: Block
     tx: Block
-    fresh: set[str] = field(default_factory=set)  # spans whose current block is in `rx`
+    assembler: BlockAssembler
+    check_pending: bool = False  # a take_lagging() is scheduled after the loop's pass
     calls_by_fd: dict[int, tuple[_Call, bool]] = field(default_factory=dict)
     max_tick_ms: float = 0.0
 
@@ -135,14 +137,13 @@ class MediaServer:
             idle = objs[0].law.idle
             g = _Group(objs, eng, select.epoll(), offsets,
                        np.full((total, p0.block_samples), idle, dtype=np.uint8),
-                       np.full((total, p0.block_samples), idle, dtype=np.uint8))
+                       np.full((total, p0.block_samples), idle, dtype=np.uint8),
+                       BlockAssembler(list(offsets)))
             self.groups.append(g)
             for sp in objs:
                 self.hosts[sp.name] = g
                 sp.set_listener(_Listener(self, g, sp))
-            if all(type(sp).__name__ == "ClockSpan" for sp in objs):
-                for sp in objs[1:]:
-                    sp.follow(objs[0])  # type: ignore[attr-defined]
+            self._one_clock(objs)
         self.calls: dict[str, _Call] = {}
         self._clients: list[asyncio.StreamWriter] = []
         self.realtime = False  # set by child_main when SCHED_FIFO was granted
@@ -160,6 +161,20 @@ class MediaServer:
         # None leaves Python's automatic collection alone (an in-process server in tests)
         self.collector: Collector | None = None
         self._last_run = 0.0
+
+    @staticmethod
+    def _one_clock(objs: list[Span]) -> None:
+        """Spans of a group that can share a clock (clock spans, virtual spans) step in the
+        first one's ticks; the others (DAHDI: the card's clock) hand blocks in as they come,
+        and the group's assembler pairs them up."""
+        follow = getattr(objs[0], "follow", None)
+        if follow is None or any(type(sp) is not type(objs[0]) for sp in objs):
+            return
+        for sp in objs[1:]:
+            try:
+                sp.follow(objs[0])  # type: ignore[attr-defined]
+            except (SpanError, ValueError) as e:
+                log.warning("media: %s keeps its own clock: %s", sp.name, e)
 
     # ------------------------------------------------------------ life cycle
 
@@ -211,22 +226,42 @@ class MediaServer:
     # ------------------------------------------------------------ the block
 
     def on_block(self, h: _Group, span: Span, rx: Block) -> None:
-        off = h.offsets[span.name]
-        c = span.channels
-        if span.name in h.fresh:
-            self._run(h)  # a sibling did not deliver this period: run without it
-        h.rx[off : off + c] = rx
-        h.fresh.add(span.name)
-        if len(h.fresh) == len(h.spans):
+        if len(h.spans) == 1:
+            h.rx[:] = rx
             self._run(h)
-        else:
-            span.write_block(h.tx[off : off + c].copy())  # replaced if the run comes before the send
+            return
+        a = h.assembler
+        a.put(span.name, rx)
+        ran = self._run_sets(h, a.take_complete())
+        if a.waiting():
+            if not ran:  # replaced if the run comes before the span sends
+                off = h.offsets[span.name]
+                span.write_block(h.tx[off : off + span.channels].copy())
+            if not h.check_pending:
+                h.check_pending = True
+                try:
+                    asyncio.get_running_loop().call_soon(self._check_group, h)
+                except RuntimeError:  # driven without a loop (tests): decide now
+                    self._check_group(h)
+
+    def _check_group(self, h: _Group) -> None:
+        """After the loop's pass: what the spans delivered in it is in; run what lags."""
+        h.check_pending = False
+        self._run_sets(h, h.assembler.take_lagging())
+
+    def _run_sets(self, h: _Group, sets: list[dict[str, Block | None]]) -> bool:
+        for blocks in sets:
+            for name, blk in blocks.items():
+                if blk is not None:  # a span left out keeps its previous rows
+                    off = h.offsets[name]
+                    h.rx[off : off + blk.shape[0]] = blk
+            self._run(h)
+        return bool(sets)
 
     def _run(self, h: _Group) -> None:
         """One block of the group, in the order that keeps the packets' path short: the
         block from the PBX and the packets it completes, sent at once; then the sockets
         read and the block toward the PBX; then what can wait (DTMF detection, events)."""
-        h.fresh.clear()
         now = self._last_run = time.monotonic()
         cpu0 = time.thread_time()
         eng = h.engine
@@ -445,6 +480,7 @@ class MediaServer:
                         "cpu_echo_s": g.engine.cpu_echo, "cpu_dtmf_s": g.engine.cpu_dtmf,
                         "ticks": g.engine.ticks, "block_s": g.engine.block / 8000.0,
                         "skipped": getattr(g.spans[0], "skipped", 0),
+                        "dropped": g.assembler.dropped, "partial": g.assembler.partial,
                         "max_tick_ms": round(g.max_tick_ms, 3), "last_tick_ms": round(g.engine.tick_ms, 3),
                         "calls": sum(1 for s in g.engine.streams if s is not None)}
                        for g in self.groups],
