@@ -149,7 +149,8 @@ async def _rate(rig: MultiRig, cps: int) -> dict[str, Any]:
             "peak": peak, "errors": part.counters["bridge_errors"] - errors0,
             "core_ms_per_call": 1000 * cpu["core"] * wall / max(1, total),
             "pbx_ms_per_call": 1000 * cpu["pbx"] * wall / max(1, total),
-            "setup_p99": pct(list(part.setup_ms), 99), "idle": idle}
+            "setup_p99": pct(list(part.setup_ms), 99), "idle": idle,
+            "farm_lag_ms": st["lag_max_ms"]}
 
 
 def _kept_up(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, float, float, int]]:
@@ -240,6 +241,7 @@ async def _load(rig: MultiRig, tmp: Path, uas: Sipp) -> dict[str, Any]:
             "cpu": cpu, "load": (load0, load1), "kept": _kept_up(ms0, ms1),
             "heard": len(heard), "jb": jb, "idle": idle,
             "gateway_idle": rig.gateway_idle(), "pbx_busy": sum(len(v) for v in busy.values()),
+            "farm_lag_ms": st_hold["lag_max_ms"], "farm_lags_1s": st_hold["lags_over_1s"],
             "uac_rc": res.rc, "why": dict(why), "stuck": dict(stuck),
             "uac_tail": res.stdout[-1500:] if uac_failed else ""}
 
@@ -297,14 +299,17 @@ def run() -> list[Table]:
               f"{SPANS} E1 spans, calls held {HOLD_S} s with media both ways)",
               ["cps", "offered", "placed", "refused (no channel)", "answered", "failed",
                "peak concurrent", "bridge errors", "SETUP->INVITE p99 ms",
-               "core CPU per call (ms)", "PBXs' CPU per call (ms)"],
+               "core CPU per call (ms)", "PBXs' CPU per call (ms)", "PBX farm stall ms"],
               [[r["cps"], r["offered"], r["placed"], r["refused"], r["answered"], r["failed"],
                 r["peak"], r["errors"], r["setup_p99"], r["core_ms_per_call"],
-                r["pbx_ms_per_call"]] for r in rates],
+                r["pbx_ms_per_call"], r["farm_lag_ms"]] for r in rates],
               notes=["failed: not answered, not ended with cause 16, or a call or busy channel "
                      "left anywhere afterwards.",
                      "core CPU: this process (the core, its gateway part and sippy's thread; "
                      "the bench driver is idle in it); the PBXs run in their own process.",
+                     "PBX farm stall: the longest its event loop ran late (a 10 ms timer); a "
+                     "stall of seconds lets libpri's T303 (4 s) fire before the farm has read "
+                     "the gateway's CALL PROCEEDING: that call fails in the rig, not the gateway.",
                      f"load average at the end of the run: {la[0]:.1f}"],
               targets=[f"{'PASS' if ok30 else 'FAIL'} >= 30 cps with no failure "
                        f"(highest rate without failure: {best} cps)"]),
@@ -339,6 +344,8 @@ def run() -> list[Table]:
               f"{med(depth):.1f} / {max(depth, default=float('nan')):.1f}"],
              ["every call ended, every B-channel idle (gateway / PBXs busy channels)",
               f"{load['idle']} ({load['gateway_idle']} / {load['pbx_busy']})"],
+             ["PBX farm's event loop: longest stall ms / stalls over 1 s",
+              f"{load['farm_lag_ms']:.0f} / {load['farm_lags_1s']}"],
              ["load average at full / after the hold",
               f"{load['load'][0][0]:.1f} / {load['load'][1][0]:.1f}"]]
     kept_min = min((k for _, k, _, _ in kept), default=float("nan"))

@@ -227,6 +227,8 @@ class _Farm:
         self.ramp: asyncio.Task[None] | None = None
         self.hold_s: float | None = None
         self.done = asyncio.Event()
+        self.lag_max = 0.0  # the farm's own event loop: longest lateness of a 10 ms timer
+        self.lags_over_1s = 0
         for i, pbx in enumerate(self.pbxs):
             pbx.on_event = lambda call, ev, i=i: self._event(i, call, ev)
 
@@ -235,11 +237,25 @@ class _Farm:
         for pbx in self.pbxs:
             await pbx.start()
         loop.add_reader(self.conn.fileno(), self._request)
+        lag = loop.create_task(self._watch_lag())
         await self.done.wait()
+        lag.cancel()
         loop.remove_reader(self.conn.fileno())
         for pbx in self.pbxs:
             await pbx.stop()
         self.conn.send((True, None))
+
+    async def _watch_lag(self) -> None:
+        """How late the farm's loop runs: a stalled farm (CPU starved on the shared machine)
+        times the PBXs' libpri timers (T303 4 s, T305, T308) against frames it has not read
+        yet, which the bench must tell apart from the gateway's own delays."""
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            late = time.monotonic() - t - 0.01
+            self.lag_max = max(self.lag_max, late)
+            if late > 1.0:
+                self.lags_over_1s += 1
 
     def _event(self, i: int, call: Any, ev: Any) -> None:
         from appliance.demo.libpri import Ev
@@ -324,6 +340,7 @@ class _Farm:
                 "answered_live": sum(1 for c in live if c.state == "answered"),
                 "live": len(live), "states": dict(Counter(c.state for c in live)),
                 "ended": sum(1 for r in self.records if r["end"]),
+                "lag_max_ms": round(self.lag_max * 1000, 1), "lags_over_1s": self.lags_over_1s,
                 "causes": dict(Counter(str(r["cause"]) for r in self.records if r["end"]))}
 
     def op_hangup(self, cause: int = 16, outgoing_only: bool = True) -> int:
@@ -351,6 +368,8 @@ class _Farm:
         self.records = []
         self.by_call.clear()
         self.refused = 0
+        self.lag_max = 0.0
+        self.lags_over_1s = 0
 
     def op_busy(self) -> dict[int, list[int]]:
         return {i: sorted(p.busy) for i, p in enumerate(self.pbxs)}
