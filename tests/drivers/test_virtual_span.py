@@ -386,3 +386,67 @@ async def test_a_stalled_end_reports_the_blocks_its_clock_skipped(tmp_path: Path
     finally:
         await far.stop()
         await gw.stop()
+
+
+class TickRecorder(Recorder):
+    """Records (span, index, loop time) of each block as well."""
+
+    def __init__(self, log: list[tuple[str, int, float]], offset: int = 0) -> None:
+        super().__init__(offset)
+        self.log = log
+
+    def span_block(self, span: Span, rx: Block, index: int) -> None:
+        self.log.append((span.name, index, asyncio.get_running_loop().time()))
+        super().span_block(span, rx, index)
+
+
+@run
+async def test_a_follower_steps_in_its_masters_ticks_and_carries_its_own_audio(tmp_path: Path) -> None:
+    """Two gateway spans on one clock (the first span's), each with its own far end: every
+    block of both comes in the same tick with the same index, and both carry audio."""
+    log: list[tuple[str, int, float]] = []
+    gws = [VirtualSpan(params(f"gw{i}", Side.USER, str(tmp_path / f"d{i}.sock"))) for i in (1, 2)]
+    fars = [VirtualFarEnd(params(f"far{i}", Side.NETWORK, str(tmp_path / f"d{i}.sock"))) for i in (1, 2)]
+    with pytest.raises(SpanError, match="cannot follow"):
+        gws[0].follow(gws[0])
+    gws[1].follow(gws[0])
+    with pytest.raises(SpanError, match="cannot follow"):
+        gws[0].follow(gws[1])  # a master does not follow its follower
+    recs = [TickRecorder(log) for _ in gws]
+    for gw, rec in zip(gws, recs, strict=True):
+        gw.set_listener(rec)
+    farls = [Recorder(offset=100) for _ in fars]
+    for far, rec in zip(fars, farls, strict=True):
+        far.set_listener(rec)
+    for sp in (*gws, *fars):
+        await sp.start()
+    for gw, far in zip(gws, fars, strict=True):
+        gw.set_remote(far.bchannel_address)
+        far.set_remote(gw.bchannel_address)
+    try:
+        await until(lambda: all(audio_ok(r.blocks) for r in (*recs, *farls)), timeout=10)
+        assert gws[1]._clock is None and gws[1].detail()["clock_master"] == "gw1"
+        # gw2's block k comes right after gw1's block k, inside the same tick (no other
+        # block in between; with a clock of its own gw2's blocks came at their own phase)
+        seq = [(name, index) for name, index, _ in log]
+        seq = seq[: len(seq) // 2 * 2]
+        assert seq[0::2] == [("gw1", k) for k in range(len(seq) // 2)]
+        assert seq[1::2] == [("gw2", k) for k in range(len(seq) // 2)]
+        pairs = list(zip(log[0::2], log[1::2], strict=False))
+        assert max(b[2] - a[2] for a, b in pairs) < 0.005  # the same tick, not the next
+        assert gws[1].skipped == gws[0].skipped
+    finally:
+        for sp in (*fars, *gws):
+            await sp.stop()
+
+
+def test_a_span_with_other_packets_cannot_follow(tmp_path: Path) -> None:
+    a = VirtualSpan(params("a", Side.USER, str(tmp_path / "a.sock")))
+    p = params("b", Side.USER, str(tmp_path / "b.sock"))
+    assert p.virtual is not None
+    b = VirtualSpan(SpanParams(name="b", number=2, driver="virtual", type=SpanType.T1, side=Side.USER,
+                               timing=Timing.AUTO, block_samples=80,
+                               virtual=VirtualParams(p.virtual.dchannel_socket, (LO, 0), (LO, 9), 16,
+                                                     PLAYOUT_MS)))
+    with pytest.raises(SpanError, match="packets of 16 frames"):
+        b.follow(a)
