@@ -168,6 +168,9 @@ class SpanEngine(RtpIn):
         self._digit_on = np.zeros(channels, dtype=bool)
         self._mute = np.zeros(channels, dtype=bool)
         self._pending_lat: dict[int, deque[tuple[int, float]]] = {}
+        # rows whose stream has comfort noise on (Stream.cn_active, kept by RtpIn._set_cn):
+        # tick_pbx visits a lossy row one by one only when it is one of these
+        self._cn_on = np.zeros(channels, dtype=bool)
         self.events: list[Event] = []
         self.ticks = 0
         self.tick_ms = 0.0
@@ -185,6 +188,7 @@ class SpanEngine(RtpIn):
         if self.streams[ch] is not None:
             raise ValueError(f"span {self.name}: channel {ch} already carries a call")
         self.streams[ch] = st
+        self._cn_on[ch] = st.cn_active
         s = st.spec
         self.jb.open(ch, s.ptime, s.jitter_min_ms * 8, s.jitter_max_ms * 8)
         self.plc.reset(ch)
@@ -200,6 +204,7 @@ class SpanEngine(RtpIn):
     def close(self, ch: int) -> Stream | None:
         st = self.streams[ch]
         self.streams[ch] = None
+        self._cn_on[ch] = False
         self.jb.close(ch)
         self.gen.reset(ch)
         self._digit_on[ch] = self._mute[ch] = False
@@ -326,16 +331,16 @@ class SpanEngine(RtpIn):
         self.t_tick = self._ideal(self.clock())  # the read: datagrams' `elapsed` counts from here
         audio, missing = self.jb.read(n)
         cur0 = self.jb.cursor - n
-        lossy = missing.any(axis=1)
-        if lossy.any():
-            for ch in np.flatnonzero(lossy):
-                st = self.streams[int(ch)]
+        cn = self.jb.lossy & self._cn_on  # jb.lossy: missing.any(axis=1) of this read
+        if cn.any():
+            for ch in np.flatnonzero(cn).tolist():
+                st = self.streams[ch]
                 if st is not None and st.cn_active:
                     m = missing[ch]
                     k = int(m.sum())
                     audio[ch, m] = st.cn.generate(k)
                     missing[ch] = False
-                    js = self.jb.chans[int(ch)]
+                    js = self.jb.chans[ch]
                     if js is not None:  # a silence the far end described (RFC 3389), not a loss
                         js.stats.concealed -= k
                         js.stats.comfort_noise += k

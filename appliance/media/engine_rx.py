@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from appliance.media import cn as cnmod
 from appliance.media import rtp as rtpmod
@@ -46,6 +47,17 @@ class RtpIn:
     events: list[dict[str, Any]]
     _playing: set[int]
     _pending_lat: dict[int, deque[tuple[int, float]]]
+    _cn_on: npt.NDArray[np.bool_]
+    streams: list[Stream | None]
+
+    def _set_cn(self, st: Stream, on: bool) -> None:
+        """`st.cn_active = on`, and the engine's row of comfort noise streams with it."""
+        st.cn_active = on
+        # a stream no longer on its row (a late datagram after close) only ever sets the
+        # row: the row array may hold more rows than have noise on (tick_pbx checks the
+        # stream), never fewer
+        if on or self.streams[st.row] is st:
+            self._cn_on[st.row] = on
 
     def receive_rtp(self, st: Stream, data: bytes, addr: Addr, arrival: float) -> None:
         """One datagram on the call's RTP socket, `arrival` on the engine clock."""
@@ -112,7 +124,8 @@ class RtpIn:
             codes = np.frombuffer(payload, dtype=np.uint8)
             lin = (_ULAW if s.codec is Codec.PCMU else _ALAW).take(codes)
             verdict = self.jb.put(ch, ts, lin, marker, elapsed)
-            st.cn_active = False
+            if st.cn_active:
+                self._set_cn(st, False)
             if verdict != "duplicate" and not seq & 3:
                 # latency is sampled on one packet in four: enough for p99, cheap at 240 calls
                 st.latency.rtp_socket.add((self.t_now - arrival) * 1000.0)
@@ -127,7 +140,7 @@ class RtpIn:
             c.cn_rx += 1
             try:
                 st.cn.update(cnmod.decode(payload))
-                st.cn_active = True
+                self._set_cn(st, True)
             except cnmod.CnError:
                 c.dropped_malformed += 1
 
@@ -189,7 +202,8 @@ class RtpIn:
             else:
                 sq.update(seq)
             src.on_packet(ts, samples + int(elapsed))
-            st.cn_active = False
+            if st.cn_active:
+                self._set_cn(st, False)
             if spans is None:
                 held[ch] = [(pos, n)]
                 rnd = 0

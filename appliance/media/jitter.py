@@ -35,7 +35,8 @@ than the ring ahead resynchronises the stream, counted).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -45,16 +46,53 @@ SETTLE_PACKETS = 50  # packets before a stream's jitter peak is held (see _adapt
 PEAK_HALF_LIFE = 4 * 8000  # samples of stream: a jitter peak's hold halves in 4 s
 
 
+class _RowCounter:
+    """A JitterStats counter kept in the buffer's per-row array while the stream is open.
+
+    `read()` then counts every row's concealed samples with one array addition
+    instead of a Python step per lossy row.  Unbound (a closed stream's stats,
+    or `JitterStats()` made by hand) the value lives in the object, so a held
+    JitterStats reads and writes as a plain dataclass field does.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.local = "_" + name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> int: ...
+    @overload
+    def __get__(self, obj: JitterStats, objtype: type | None = None) -> int: ...
+    def __get__(self, obj: JitterStats | None, objtype: type | None = None) -> int:
+        if obj is None:
+            return 0  # the field's default (dataclasses asks the class)
+        if obj._row >= 0:
+            return int(obj._counts[obj._row])
+        return int(obj.__dict__.get(self.local, 0))
+
+    def __set__(self, obj: JitterStats, value: int) -> None:
+        if obj._row >= 0:
+            obj._counts[obj._row] = value
+        else:
+            obj.__dict__[self.local] = value
+
+
+_UNBOUND = np.zeros(0, dtype=np.int64)
+
+
 @dataclass
 class JitterStats:
     """Per-channel counters (samples are 8 kHz)."""
+
+    # where `concealed` lives while bound (see _RowCounter); not annotated: not fields
+    _counts = _UNBOUND
+    _row = -1
 
     packets: int = 0
     late: int = 0
     duplicate: int = 0
     reordered: int = 0
     resyncs: int = 0
-    concealed: int = 0  # samples missing at playout (loss or late)
+    concealed: _RowCounter = _RowCounter()  # samples missing at playout (loss or late)
     comfort_noise: int = 0  # samples filled with RFC 3389 noise (the far end's silence)
     inserted: int = 0  # samples of delay added by adaptation
     dropped: int = 0  # samples skipped by adaptation
@@ -63,7 +101,17 @@ class JitterStats:
     spread: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def _bind(self, counts: npt.NDArray[np.int64], row: int) -> None:
+        counts[row] = self.concealed
+        self._counts, self._row = counts, row
+
+    def _unbind(self) -> None:
+        # the stream is gone: a reference held to its stats keeps its last counts
+        v = self.concealed
+        self._counts, self._row = _UNBOUND, -1
+        self.concealed = v
 
 
 @dataclass
@@ -110,6 +158,10 @@ class JitterBuffer:
         self._valid_flat = self.valid.reshape(-1)
         self._ar = np.arange(block, dtype=np.int64)
         self.chans: list[_Chan | None] = [None] * channels
+        # rows whose stream has an adaptation pending (`_Chan.pending` != 0): the only
+        # ones read() visits one by one (most rows, most blocks, have none)
+        self._adjusting: set[int] = set()
+        self._concealed = np.zeros(channels, dtype=np.int64)  # JitterStats.concealed by row
 
     # ------------------------------------------------------------ streams
 
@@ -119,16 +171,26 @@ class JitterBuffer:
         hi = max(lo, min(max_depth, self.ring - 2 * ptime - 2 * self.block))
         lo = max(lo, self.block + self.hysteresis)
         hi = max(hi, lo)
-        self.chans[ch] = _Chan(ptime=ptime, min_depth=lo, max_depth=hi, target=lo,
-                               decay=0.5 ** (4 * ptime / PEAK_HALF_LIFE))
+        self._release(ch)
+        c = _Chan(ptime=ptime, min_depth=lo, max_depth=hi, target=lo,
+                  decay=0.5 ** (4 * ptime / PEAK_HALF_LIFE))
+        self.chans[ch] = c
         self.valid[ch] = False
         self.active[ch] = False
-        self.chans[ch].stats.target = lo  # type: ignore[union-attr]
+        c.stats.target = lo
+        c.stats._bind(self._concealed, ch)
 
     def close(self, ch: int) -> None:
+        self._release(ch)
         self.chans[ch] = None
         self.active[ch] = False
         self.valid[ch] = False
+
+    def _release(self, ch: int) -> None:
+        c = self.chans[ch]
+        if c is not None:
+            c.stats._unbind()
+        self._adjusting.discard(ch)
 
     def stats(self, ch: int) -> JitterStats:
         c = self.chans[ch]
@@ -173,13 +235,13 @@ class JitterBuffer:
             slack = c.target
             c.window.clear()
             c.wofs = 0
-            c.pending = 0
+            self._set_pending(ch, c, 0)
             st.resyncs += 1
             verdict = "resync"
         if ext + n <= cur:
             st.late += 1
             c.window.append(slack - c.wofs)
-            self._adapt(c)
+            self._adapt(ch, c)
             return "late"
         start = max(ext, cur)
         pos = start & self.mask
@@ -205,7 +267,7 @@ class JitterBuffer:
         st.depth = slack
         c.n_put += 1
         if c.n_put % 4 == 0 or slack < 0:
-            self._adapt(c)
+            self._adapt(ch, c)
         return verdict
 
     def position(self, ch: int, ts: int) -> int:
@@ -241,7 +303,7 @@ class JitterBuffer:
         st.depth = slack
         c.n_put += 1
         if c.n_put % 4 == 0 or slack < 0:
-            self._adapt(c)
+            self._adapt(ch, c)
         return pos
 
     def write_many(self, chs: npt.NDArray[np.intp], pos: npt.NDArray[np.int64],
@@ -263,7 +325,14 @@ class JitterBuffer:
         self.audio[ch, pos] = 0
         self.valid[ch, pos] = True
 
-    def _adapt(self, c: _Chan) -> None:
+    def _set_pending(self, ch: int, c: _Chan, pending: int) -> None:
+        c.pending = pending
+        if pending:
+            self._adjusting.add(ch)
+        else:
+            self._adjusting.discard(ch)
+
+    def _adapt(self, ch: int, c: _Chan) -> None:
         w = c.window
         if len(w) < 4:
             return
@@ -293,10 +362,7 @@ class JitterBuffer:
         err = hi - target
         # in a quiet block any error above 1 ms is corrected (inaudible there); outside
         # them only the trickle acts, and only beyond half the hysteresis (see read())
-        if abs(err) > self.quiet_step or (lo < 0 and err < 0):
-            c.pending = -err
-        else:
-            c.pending = 0
+        self._set_pending(ch, c, -err if abs(err) > self.quiet_step or (lo < 0 and err < 0) else 0)
 
     # ------------------------------------------------------------ playout
 
@@ -308,9 +374,9 @@ class JitterBuffer:
         n = self.block if n is None else n
         ar = self._ar if n == self.block else np.arange(n, dtype=np.int64)
         inserts: list[tuple[int, int]] = []
-        for i, c in enumerate(self.chans):
-            if c is None or not c.pending:
-                continue
+        for i in sorted(self._adjusting):
+            c = self.chans[i]
+            assert c is not None  # close() and open() take the row out of the set
             if -c.pending > c.max_depth:
                 # a backlog, not jitter: the span clock stalled (or skipped ahead) while
                 # packets kept coming, so the depth is more than the maximum above its
@@ -325,7 +391,7 @@ class JitterBuffer:
                     continue
                 c.since_trickle = 0
                 amount = 1 if c.pending > 0 else -1
-            c.pending -= amount
+            self._set_pending(i, c, c.pending - amount)
             # the packets in the window now lie `amount` further ahead of the cursor
             c.wofs += amount
             if amount < 0:
@@ -353,10 +419,9 @@ class JitterBuffer:
         power = np.einsum("ij,ij->i", audio, audio, dtype=np.float64) / n
         self.quiet = (power < QUIET_RMS * QUIET_RMS) | lossy
         if lossy.any():
-            for j in np.flatnonzero(lossy):
-                cj = self.chans[int(j)]
-                if cj is not None:
-                    cj.stats.concealed += int(missing[j].sum())
+            # every row's JitterStats.concealed at once (rows without a stream have no
+            # missing samples: `active` is False there)
+            self._concealed += np.count_nonzero(missing, axis=1)
         return audio, missing
 
     def _skip(self, ch: int, k: int) -> None:

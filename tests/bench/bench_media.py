@@ -53,26 +53,33 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 class BenchFarEnd:
-    """The PBX side of one clock span: idle A-law with a click per channel every 200 ms."""
+    """The PBX side of one clock span: idle A-law with a click per channel every 200 ms.
+
+    It runs inside the media process (the span's far end), so its CPU counts as the
+    gateway's: every block is a slice of one period of the pattern, made once.
+    """
 
     def __init__(self, params: SpanParams) -> None:
         self.c = params.channels
-        self.n = params.block_samples
-        self.idle = np.full((self.c, self.n), 0xD5, dtype=np.uint8)
-        self.click = g711.alaw_encode(np.array([20000, -20000, 20000, -20000], dtype=np.int16))
+        self.n = n = params.block_samples
+        click = g711.alaw_encode(np.array([20000, -20000, 20000, -20000], dtype=np.int16))
         # channel c clicks at phase 37 * c (mod 1600), so calls do not all click at once
-        self.phase = (37 * np.arange(self.c)) % CLICK_EVERY
+        phase = (37 * np.arange(self.c)) % CLICK_EVERY
+        # the blocks repeat after lcm(n, 1600) samples (1600 at 5 and 20 ms blocks); a click
+        # goes only where it fits whole in a block, as it always has: one that crossed a
+        # block boundary could cross a packet boundary too, and the peer would time it twice
+        self.period = math.lcm(n, CLICK_EVERY)
+        pattern = np.full((self.c, self.period), 0xD5, dtype=np.uint8)
+        for b in range(self.period // n):
+            off = (phase - b * n) % CLICK_EVERY
+            hit = np.flatnonzero(off <= n - 4)
+            pattern[hit[:, None], b * n + off[hit][:, None] + np.arange(4)] = click
+        pattern.flags.writeable = False  # rx() hands out views: the listener only reads them
+        self.pattern = pattern
 
     def rx(self, index: int, t_ideal: float) -> np.ndarray:
-        s0 = index * self.n
-        blk = self.idle
-        off = (self.phase - s0) % CLICK_EVERY
-        hit = np.flatnonzero(off <= self.n - 4)
-        if len(hit):
-            blk = self.idle.copy()
-            for ch in hit:
-                blk[ch, off[ch] : off[ch] + 4] = self.click
-        return blk
+        o = (index * self.n) % self.period  # the period is whole blocks: never wraps
+        return self.pattern[:, o : o + self.n]
 
     def tx(self, index: int, block: np.ndarray, t_written: float) -> None:
         pass

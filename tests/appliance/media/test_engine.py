@@ -166,6 +166,38 @@ def test_comfort_noise_from_sip_fills_the_gap() -> None:
     assert hs.st.counters.cn_rx == 1 and hs.e.jb.stats(0).concealed == 0
 
 
+def test_comfort_noise_rows_among_lossy_rows_count_apart() -> None:
+    """Two rows fed the same packets, one of which also gets comfort noise for the first
+    gap: that row's gap is noise, the other's concealment, sample for sample; after the
+    noise ends (audio again) a second gap is concealment on both."""
+    now = 0.0
+    e = SpanEngine("s", 4, "mulaw", B, echo=False, clock=lambda: now)
+    sts = [Stream(StreamSpec(f"c{r}", "s", r, remote=PEER), 0.0) for r in (0, 1)]  # type: ignore[arg-type]
+    for s_ in sts:
+        e.open(s_)
+    peers = [rtp.RtpSender(0, ssrc=10 + r) for r in (0, 1)]
+    idle = np.full((4, B), 0xFF, np.uint8)
+    for k in range(4 * 120):
+        now = k * B / 8000.0
+        i = k // 4
+        if k % 4 == 0 and (i < 10 or 50 <= i < 80):
+            for s_, p in zip(sts, peers, strict=True):
+                e.receive_rtp(s_, p.packet(bytes([0x80 + i % 64]) * 160, 160), PEER, now)
+        elif k % 4 == 0:
+            for p in peers:
+                p.skip(160)
+            if i == 10:
+                cn = cnmod.encode(cnmod.ComfortNoise(40))
+                e.receive_rtp(sts[0], peers[0].event_packet(13, peers[0].ts, cn, False), PEER, now)
+        e.tick(idle, now, lambda tx: None)
+        e.after_send()
+        assert e._cn_on[0] == sts[0].cn_active and not e._cn_on[1:].any()
+    j0, j1 = e.jb.stats(0), e.jb.stats(1)
+    assert j0.comfort_noise > 0 and j0.concealed > 0 and j1.comfort_noise == 0
+    assert j0.comfort_noise + j0.concealed == j1.concealed
+    assert sts[0].counters.cn_rx == 1
+
+
 def test_pcma_call_on_mulaw_span_converts_once() -> None:
     hs = Harness(codec=Codec.PCMA, payload_type=8, echo=False)
     hs.peer = rtp.RtpSender(8, ssrc=5)

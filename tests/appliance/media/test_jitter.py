@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -238,3 +239,142 @@ def test_a_burst_in_the_streams_first_second_is_not_held() -> None:
     floor = base.jb.stats(0).target
     assert early.jb.stats(0).target == floor
     assert late.jb.stats(0).target > floor + 0.1 * 8000  # still holds much of the 200 ms spike
+
+
+def _reference_read(jb: JitterBuffer, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """read() as a plain loop over every row and every lossy row: what read() must equal."""
+    inserts: list[tuple[int, int]] = []
+    for i, c in enumerate(jb.chans):
+        if c is None or not c.pending:
+            continue
+        if -c.pending > c.max_depth:
+            amount = c.pending
+        elif jb.quiet[i]:
+            amount = max(-4 * n, min(n - 1, c.pending))
+        else:
+            c.since_trickle += n
+            if c.since_trickle < jb.trickle or abs(c.pending) <= jb.hysteresis // 2:
+                continue
+            c.since_trickle = 0
+            amount = 1 if c.pending > 0 else -1
+        c.pending -= amount
+        c.wofs += amount
+        if amount < 0:
+            pos = (int(jb.cursor[i]) + np.arange(-amount)) & jb.mask
+            jb.valid[i, pos] = False
+            jb.cursor[i] -= amount
+            c.stats.dropped -= amount
+        else:
+            jb.cursor[i] -= amount
+            inserts.append((i, amount))
+            c.stats.inserted += amount
+    idx = (jb.cursor[:, None] + np.arange(n)) & jb.mask
+    audio = jb.audio[np.arange(jb.channels)[:, None], idx]
+    ok = jb.valid[np.arange(jb.channels)[:, None], idx]
+    jb.valid[np.arange(jb.channels)[:, None], idx] = False
+    jb.cursor += n
+    for i, k in inserts:
+        audio[i, :k] = 0
+        ok[i, :k] = not jb.lossy[i]
+    missing = ~ok & jb.active[:, None]
+    jb.lossy = missing.any(axis=1)
+    power = np.einsum("ij,ij->i", audio, audio, dtype=np.float64) / n
+    jb.quiet = (power < 90.0 * 90.0) | jb.lossy
+    for j in range(jb.channels):
+        cj = jb.chans[j]
+        if cj is not None and jb.lossy[j]:
+            cj.stats.concealed += int(missing[j].sum())
+    return audio, missing
+
+
+def _row_state(jb: JitterBuffer, c: int) -> tuple[object, ...]:
+    ch = jb.chans[c]
+    if ch is None:
+        return (None,)
+    return (ch.pending, ch.wofs, ch.since_trickle, ch.target, tuple(ch.window), jb.stats(c).as_dict())
+
+
+def test_many_rows_mixed_adaptation_and_loss_match_a_per_row_reference() -> None:
+    """48 rows at once, each its own case: no stream, steady, lossy, jittery (the target
+    and the pending corrections move), 100 ppm fast or slow, talkspurts (quiet blocks),
+    a far-end stall (a burst), a span clock stall (a backlog on every row) and a row
+    closed and opened again mid-run.  Every block's
+    audio, missing flags, cursors and every row's counters equal the plain per-row loop."""
+    rng = np.random.default_rng(20240611)
+    C, B, blocks = 48, 40, 1500
+    jb = JitterBuffer(C, ring=4096, block=B)
+    arrivals: list[tuple[float, int, int]] = []
+    for c in range(C):
+        if c % 8 == 7:
+            continue  # no stream on this row
+        jb.open(c, P, P, 1200)
+        kind = c % 8
+        rate = 1.0 + (100e-6 if kind == 3 else -100e-6 if kind == 4 else 0.0)
+        for k in range(blocks * B // P + 20):
+            if kind == 1 and rng.random() < 0.15:
+                continue  # lost
+            d = 200.0
+            if kind in (2, 5):
+                d += rng.exponential(300.0)  # jitter: the window's spread moves the target
+            if kind == 6 and 2000 <= k * P < 2000 + 2400:
+                d += 2000 + 2400 - k * P  # a stall: a burst arrives at its end
+            arrivals.append((k * P / rate + d, c, k))
+    arrivals.sort()
+    silent = {5: lambda k: (k % 40) >= 25, 4: lambda k: (k % 60) >= 45}
+    concealed = np.zeros(C, dtype=np.int64)
+    ai = 0
+    saw_pending = saw_lossy = 0
+    for j in range(blocks):
+        now = j * B
+        if j == 600:
+            jb.close(9)
+            concealed[9] = 0
+        if j == 700:
+            jb.open(9, P, P, 1200)
+        while ai < len(arrivals) and arrivals[ai][0] <= now:
+            t, c, k = arrivals[ai]
+            ai += 1
+            if jb.chans[c] is None:
+                continue
+            quiet = silent.get(c % 8, lambda k: False)(k)
+            jb.put(c, (0xFFFFF000 + 7919 * c + k * P) & 0xFFFFFFFF, _payload(k, quiet),
+                   elapsed=max(0.0, t - (now - B)))
+        if 1000 <= j < 1060:
+            continue  # the span clock stalls while packets keep coming: a backlog
+        saw_pending += any(ch is not None and ch.pending for ch in jb.chans)
+        ref = copy.deepcopy(jb)
+        ra, rm = _reference_read(ref, B)
+        a, m = jb.read(B)
+        saw_lossy += int(m.any())
+        concealed += m.sum(axis=1)
+        np.testing.assert_array_equal(a, ra)
+        np.testing.assert_array_equal(m, rm)
+        np.testing.assert_array_equal(jb.cursor, ref.cursor)
+        np.testing.assert_array_equal(jb.valid, ref.valid)
+        np.testing.assert_array_equal(jb.quiet, ref.quiet)
+        for c in range(C):
+            assert _row_state(jb, c) == _row_state(ref, c), (j, c)
+            if jb.chans[c] is not None:
+                assert jb.stats(c).concealed == concealed[c]
+    assert saw_pending > 100 and saw_lossy > 100  # the run exercised both
+    assert sum(jb.stats(c).inserted + jb.stats(c).dropped for c in range(C)) > 1000
+
+
+def test_stats_held_across_close_keep_their_counts() -> None:
+    # a JitterStats taken from a stream keeps that stream's counts once it is closed
+    jb = JitterBuffer(1, block=P)
+    jb.open(0, P, P, 1600)
+    jb.put(0, 0, _payload(0))
+    for _ in range(6):
+        jb.read()  # the packet, then concealment
+    st = jb.stats(0)
+    held = st.concealed
+    assert held > 0
+    jb.close(0)
+    jb.open(0, P, P, 1600)
+    assert jb.stats(0).concealed == 0
+    jb.put(0, 0, _payload(0))
+    for _ in range(6):
+        jb.read()
+    assert jb.stats(0).concealed > 0
+    assert st.concealed == held and st.as_dict()["concealed"] == held
