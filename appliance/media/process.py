@@ -55,6 +55,7 @@ _TS = struct.Struct("qq")
 MAX_DGRAM = 2048
 REALTIME_BACK = 0.7  # load (block time / period) below which real time is taken again ...
 REALTIME_BACK_S = 10.0  # ... after this long
+STAGES = ("packets", "send", "receive", "playout", "detect")
 MAX_PER_TICK = 64  # datagrams read per socket per block: a flood cannot starve the tick
 
 
@@ -89,6 +90,9 @@ class _Group:
     check_pending: bool = False  # a take_lagging() is scheduled after the loop's pass
     calls_by_fd: dict[int, tuple[_Call, bool]] = field(default_factory=dict)
     max_tick_ms: float = 0.0
+    # CPU seconds of the block's stages (the canceller and the detectors are the engine's
+    # own cpu_echo / cpu_dtmf, taken out of "packets" and "detect"): where the time goes
+    cpu_stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
 def make_span(params: SpanParams, extra: dict[str, Any]) -> Span:
@@ -263,10 +267,14 @@ class MediaServer:
         block from the PBX and the packets it completes, sent at once; then the sockets
         read and the block toward the PBX; then what can wait (DTMF detection, events)."""
         now = self._last_run = time.monotonic()
-        cpu0 = time.thread_time()
+        cpu0 = c0 = time.thread_time()
         eng = h.engine
+        cs = h.cpu_stages
+        echo0, dtmf0 = eng.cpu_echo, eng.cpu_dtmf
         out = eng.tick_rtp(h.rx, now)
         built = time.monotonic()
+        c1 = time.thread_time()
+        cs["packets"] += c1 - c0 - (eng.cpu_echo - echo0)
         for st, data in out:
             sock = st.sock
             addr = st.send_addr
@@ -287,9 +295,16 @@ class MediaServer:
                 o = h.offsets[sp.name]
                 sp.write_block(tx[o : o + sp.channels])
 
+        c0 = time.thread_time()
+        cs["send"] += c0 - c1
         self._drain(h, time.monotonic())
+        c1 = time.thread_time()
+        cs["receive"] += c1 - c0
         eng.tick_pbx(h.rx.shape[1], write)
+        c0 = time.thread_time()
+        cs["playout"] += c0 - c1
         eng.after_send()
+        cs["detect"] += time.thread_time() - c0 - (eng.cpu_dtmf - dtmf0)
         took = time.monotonic() - now
         h.max_tick_ms = max(h.max_tick_ms, took * 1000.0)
         # the guard weighs this process's own CPU time: time it spent preempted (outside
@@ -478,6 +493,7 @@ class MediaServer:
             "groups": [{"spans": list(g.offsets), "blocks": g.spans[0].blocks,
                         "clock_t0": getattr(g.spans[0], "t0", None),
                         "cpu_echo_s": g.engine.cpu_echo, "cpu_dtmf_s": g.engine.cpu_dtmf,
+                        "cpu_stages_s": dict(g.cpu_stages),
                         "ticks": g.engine.ticks, "block_s": g.engine.block / 8000.0,
                         "skipped": getattr(g.spans[0], "skipped", 0),
                         "dropped": g.assembler.dropped, "partial": g.assembler.partial,
