@@ -207,3 +207,35 @@ def test_call_facts_reach_board_bus_and_log(tmp_path: object) -> None:
                               "direction": "inbound", "called": "4001"}
     ended = next(r for r in records if "ended" in r.getMessage())
     assert ended.__dict__["call"] == "c-1" and ended.__dict__["cause"] == 16
+
+
+def test_the_core_bounds_how_long_a_thread_waits_for_the_gil(tmp_path: object) -> None:
+    """Core.run sets the interpreter's switch interval to SWITCH_INTERVAL_S (1 ms, not the
+    default 5 ms): the loop's D-channel work does not wait behind sippy's thread."""
+    import sys
+    from pathlib import Path
+
+    from appliance.config import loads
+    from appliance.core.app import SWITCH_INTERVAL_S, Core
+
+    loaded = loads(f'[runtime]\ndir = "{Path(str(tmp_path)) / "run"}"\n[logging]\njournald = false\n')
+    core = Core(loaded, lambda: loaded, parts=[])
+    before = sys.getswitchinterval()
+
+    async def go() -> float:
+        task = asyncio.create_task(core.run())
+        for _ in range(200):
+            if core.part_states is not None and sys.getswitchinterval() != before:
+                break
+            await asyncio.sleep(0.01)
+        seen = sys.getswitchinterval()
+        core.stop()
+        await asyncio.wait_for(task, 10)
+        return seen
+
+    try:
+        seen = asyncio.run(go())
+    finally:
+        sys.setswitchinterval(before)
+    assert SWITCH_INTERVAL_S == 0.001
+    assert seen == SWITCH_INTERVAL_S != before
