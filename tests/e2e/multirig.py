@@ -33,8 +33,8 @@ from appliance.config.load import loads
 from appliance.core.app import Core
 from appliance.gateway.runtime import GatewayPart
 from drivers.span import Side, SpanParams, SpanType, VirtualParams
+from tests.e2e.ports import span_udp_port
 from tests.e2e.rig import gateway_part, wait_for
-from tests.peers.sipp.runner import free_udp_port
 
 PART = "appliance.gateway.runtime:GatewayPart"
 FRAMES = int(os.environ.get("MULTIRIG_FRAMES", "40"))  # B-channel packet = one 5 ms span block: 200 packets/s per span each way
@@ -146,7 +146,7 @@ class MultiRig:
         """`realtime`: media.realtime_priority (0: normal scheduling, as tests should on a
         shared machine); `peer_realtime`: SCHED_FIFO priority of the PBXs' process."""
         self.tmp = tmp
-        self.ports = [(free_udp_port(), free_udp_port()) for _ in range(spans)]
+        self.ports = [(span_udp_port(), span_udp_port()) for _ in range(spans)]
         text = config_text(tmp, peer, self.ports, processes=processes, rtp_base=rtp_base,
                            realtime=realtime)
         self.loaded = loads(text, source="e2e-multi")

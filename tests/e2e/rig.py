@@ -22,9 +22,9 @@ from appliance.core.app import Core
 from appliance.demo.pbx import SimulatedPbx
 from appliance.gateway.runtime import GatewayPart
 from drivers.span import Side, SpanParams, SpanType, VirtualParams
-from tests.peers.sipp.runner import free_udp_port
 
 from .codec_pbx import CodecPbx
+from .ports import span_udp_port
 from .wire import Tap
 
 PART = "appliance.gateway.runtime:GatewayPart"
@@ -128,7 +128,7 @@ class Rig:
         """`far`: "libpri" (the simulated PBX) or "codec" (`tests.e2e.codec_pbx.CodecPbx`,
         our own Q.921/Q.931, for messages libpri will not send)."""
         self.tmp = tmp
-        gw_b, far_b = free_udp_port(), free_udp_port()
+        gw_b, far_b = span_udp_port(), span_udp_port()
         self.loaded = loads(config_text(tmp, peer, gw_b=gw_b, far_b=far_b, **kw), source="e2e")
         self.core = Core(self.loaded, lambda: self.loaded, parts=[PART])
         params = SpanParams(name="pbx", number=1, driver="virtual", type=SpanType.T1,
