@@ -5,13 +5,16 @@ ephemeral range.
 time the span binds it, another test's port-0 socket (sipp, a media stream, a peer) may
 have been given the same one: a fresh-clone run failed with EADDRINUSE that way.  The
 kernel never gives out ports below its ephemeral range (32768 and up here) for port 0,
-so these come from 20000-23999, a slice of 500 per pytest-xdist worker, each probed.
+so these come from 20000-23999, a slice of 500 per pytest-xdist worker (the last one for
+a process outside pytest-xdist: a bench), each probed, from a random start so that two
+processes on the same slice rarely probe the same port at the same moment.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 
 BASE = 20000
@@ -19,11 +22,11 @@ SLICE = 500
 
 
 def _worker() -> int:
-    w = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(w[2:]) % 8 if w.startswith("gw") and w[2:].isdigit() else 0
+    w = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(w[2:]) % 7 if w.startswith("gw") and w[2:].isdigit() else 7
 
 
-_next = itertools.count()
+_next = itertools.count(random.randrange(SLICE))
 
 
 def span_udp_port(host: str = "127.0.0.1") -> int:
