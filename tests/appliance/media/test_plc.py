@@ -133,3 +133,34 @@ def test_pitch_of_many_rows_at_once() -> None:
     h = np.stack([_voiced(HISTORY, f) for f in (200.0, 100.0, 80.0)])
     assert find_pitch_many(h).tolist() == [40, 80, 100]
     assert find_pitch_many(np.zeros((2, HISTORY))).tolist() == [40, 40]  # silence: the shortest
+
+
+def test_rows_starting_a_loss_mid_block_together_equal_the_one_row_path() -> None:
+    """Every call loses a packet whose samples begin at its own point inside a block (the
+    jitter buffers' cursors are not aligned to the packets): the pitch searches of those
+    rows, and the synthesis of the ones whose block ends missing, run in one go
+    (`_start_partial`); the output is the one-row path's, sample for sample, through the
+    loss, its end inside a later block and the recovery."""
+    rng = np.random.default_rng(5)
+    C, n, blk = 48, 3200, 40
+    xs = np.stack([_voiced(n, f, seed=c) * rng.uniform(0.2, 1.0)
+                   for c, f in enumerate(rng.uniform(70, 210, C))])
+    lost = np.zeros((C, n), dtype=bool)
+    for start in (800, 1600, 2400):  # a stall: every row loses 160 samples from its own phase
+        for c in range(C):
+            s = start + int(rng.integers(0, blk))
+            lost[c, s : s + int(rng.choice([160, 100, 25]))] = True
+    a_plc, b_plc = G711Plc(C), G711Plc(C)
+    fresh = 0
+    for i in range(0, n, blk):
+        m = lost[:, i : i + blk]
+        a = np.where(m, 0, xs[:, i : i + blk]).astype(np.int16)
+        before = set(a_plc._loss)
+        got = a_plc.process(a, m)
+        fresh += len(set(a_plc._loss) - before)
+        assert np.array_equal(got, _row_by_row(b_plc, a, m)), f"block at {i}"
+        assert set(a_plc._loss) == set(b_plc._loss)
+        for r, st in a_plc._loss.items():
+            ref = b_plc._loss[r]
+            assert (st.erased, st.p, st.rec_left, st.ready) == (ref.erased, ref.p, ref.rec_left, False)
+    assert fresh >= 2 * C  # the batch started most of the losses
