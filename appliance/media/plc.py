@@ -131,6 +131,7 @@ class G711Plc:
         starts: list[int] = []
         going: list[int] = []
         done = self._start_partial(out, missing, whole)
+        done |= self._end_many(out, missing, done)
         for r in sorted(rows - done):
             st = self._loss.get(r)
             if whole[r]:
@@ -212,6 +213,76 @@ class G711Plc:
         for r in rows[~tail].tolist():
             self._loss[r].ready = True
         return set(rows[tail].tolist())
+
+    def _end_many(self, out: npt.NDArray[np.float64], missing: npt.NDArray[np.bool_],
+                  started: set[int]) -> set[int]:
+        """The rows whose erasure ends in this block (missing up to sample b, good after it;
+        b = 0 when it ended with the last block) and the rows still overlap-adding a
+        recovery into a good block (I.2.4), in one go; returns them.  The same arithmetic
+        as `_row`, for the other half of every partial loss."""
+        if not self._loss:
+            return set()
+        n = missing.shape[1]
+        j = np.arange(n)
+        ends: list[int] = []
+        recs: list[int] = []
+        for r, st in self._loss.items():
+            if st.ready or r in started:  # began in this block: _start_partial's or _row's
+                continue
+            if st.erased:
+                ends.append(r)
+            elif st.rec_left:
+                recs.append(r)
+        done: set[int] = set()
+        if ends:
+            er = np.array(ends, dtype=np.intp)
+            m = missing[er]
+            b = np.where(m.all(axis=1), n, np.argmax(~m, axis=1))
+            ok = (b < n) & (m == (j < b[:, None])).all(axis=1)
+            er, b = er[ok], b[ok]
+            if len(er) >= 2:
+                e = np.array([self._loss[r].erased for r in er.tolist()], dtype=np.int64)
+                y1 = self._synth_many(er, e, n)
+                o = np.where(j < b[:, None], y1, out[er])
+                e2 = e + b
+                rec_len = np.minimum(FRAME, 32 * (1 + (e2 - 1) // FRAME))
+                y2 = self._synth_many(er, e2, FRAME)
+                k = np.minimum(rec_len, n - b)
+                idx = j - b[:, None]
+                w = (idx + 1) / (rec_len[:, None] + 1)
+                ola = (idx >= 0) & (idx < k[:, None])
+                rs = np.take_along_axis(y2, np.clip(idx, 0, FRAME - 1), axis=1)
+                out[er] = np.where(ola, o * w + rs * (1.0 - w), o)
+                for i, r in enumerate(er.tolist()):
+                    st = self._loss[r]
+                    st.erased = 0
+                    st.rec_len = int(rec_len[i])
+                    st.rec_synth = y2[i, : st.rec_len]
+                    st.rec_left = st.rec_len - int(k[i])
+                    done.add(r)
+        if recs:
+            rr = np.array(recs, dtype=np.intp)
+            rr = rr[~missing[rr].any(axis=1)]
+            if len(rr) >= 2:
+                sts = [self._loss[r] for r in rr.tolist()]
+                rec_len = np.array([st.rec_len for st in sts], dtype=np.int64)
+                left = np.array([st.rec_left for st in sts], dtype=np.int64)
+                rs = np.zeros((len(rr), FRAME))
+                for i, st in enumerate(sts):
+                    rs[i, : st.rec_len] = st.rec_synth
+                idx = (rec_len - left)[:, None] + j
+                k = np.minimum(left, n)
+                w = (idx + 1) / (rec_len[:, None] + 1)
+                o = out[rr]
+                syn = np.take_along_axis(rs, np.clip(idx, 0, FRAME - 1), axis=1)
+                out[rr] = np.where(j < k[:, None], o * w + syn * (1.0 - w), o)
+                for st, kk in zip(sts, k.tolist(), strict=True):
+                    st.rec_left -= kk
+                done.update(rr.tolist())
+        for r in done:
+            if self._loss[r].rec_left == 0:
+                del self._loss[r]
+        return done
 
     def _row(self, r: int, x: npt.NDArray[np.float64], miss: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         st = self._loss.get(r)
