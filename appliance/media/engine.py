@@ -522,7 +522,10 @@ class SpanEngine(RtpIn):
             while q and q[0][0] < c0 + n:
                 ext, arrival = q.popleft()
                 if ext >= c0 and st is not None:
-                    st.latency.rtp_total.add((self.t_write + (ext - c0) / 8000.0 - arrival) * 1000.0)
+                    total = (self.t_write + (ext - c0) / 8000.0 - arrival) * 1000.0
+                    st.latency.rtp_total.add(total)
+                    js = self.jb.chans[ch]
+                    st.latency.rtp_beyond.add(total - (js.target / 8.0 if js is not None else 0.0))
             if not q:
                 done.append(ch)
         for ch in done:
@@ -596,7 +599,7 @@ class SpanEngine(RtpIn):
             "rtp_to_tdm": {
                 "socket": lat.rtp_socket.summary(), "jitter_buffer": lat.rtp_jitter.summary(),
                 "span_buffer": self.block / 8.0, "total": lat.rtp_total.summary(),
-                "beyond_target_p99": round(lat.rtp_total.summary()["p99"] - jst.target / 8.0, 3),
+                "beyond_target": lat.rtp_beyond.summary(),
             },
         }
         if self.ec is not None:

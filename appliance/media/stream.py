@@ -202,6 +202,10 @@ class Latency:
     rtp_socket: LatencyRing = field(default_factory=LatencyRing)  # kernel arrival -> read by us
     rtp_jitter: LatencyRing = field(default_factory=LatencyRing)  # jitter buffer depth at arrival
     rtp_total: LatencyRing = field(default_factory=LatencyRing)  # packet in -> first sample out
+    # rtp_total less the jitter buffer's target when that sample went out: what the path
+    # adds beyond the delay the buffer holds on purpose for the jitter it measured (the
+    # target moves: against the last target, a spike's hold decaying looked like excess)
+    rtp_beyond: LatencyRing = field(default_factory=LatencyRing)
 
     def clear(self) -> None:
         """Forget the samples (a measurement that starts now: `reset_latency`)."""

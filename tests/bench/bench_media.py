@@ -258,7 +258,7 @@ async def _one(rig: Rig, n: int, ptime_ms: int, busy_parent: bool = False) -> di
         st = await client.stats(cid, raw=True)
         tgt = st["jitter_buffer"]["target_ms"]
         targets.append(tgt)
-        rtp_tdm += [x - tgt for x in st["raw_ms"]["rtp_total"]]
+        rtp_tdm += st["raw_ms"]["rtp_beyond"]  # each sample less the target when it went out
     _log("stats read")
     arrivals, peer_cpu = a.recv()
     _log("peer done")
@@ -365,7 +365,8 @@ def _run_all() -> list[Table]:
             "TDM->RTP: span sample entering the span buffer (ideal span clock) to the kernel receive time "
             "at the peer, for the first sample of the packet (the worst one); 5 ms span blocks",
             "RTP->TDM: kernel arrival at the gateway to the first sample handed to the span, less the jitter "
-            "buffer target (its minimum is one ptime, adapted to the measured jitter)",
+            "buffer's target when that sample went out (its minimum is one ptime, adapted to the measured "
+            "jitter; 'jb target' is the median of the calls' targets at the end)",
             "media CPU: CPU seconds of all media processes together per wall second ('of it system': "
             "kernel time, mostly the sockets); 'EC/DTMF CPU': CPU seconds in "
             "dsp.echo.EchoCanceller.process and dsp.dtmf.DtmfDetector.process per second of media processed; "

@@ -449,3 +449,27 @@ def test_a_stall_of_the_media_process_is_not_taken_for_network_jitter() -> None:
     stalled = _stalled_run(True)
     assert calm[1] <= B and stalled[1] <= B, (calm, stalled)
     assert stalled[0] == calm[0], (calm, stalled)
+
+
+def test_rtp_to_tdm_beyond_the_target_uses_the_target_of_its_moment() -> None:
+    """Each RTP->TDM sample is also kept less the jitter buffer's target when its sample went
+    out (`rtp_beyond`): steady, that is total - target; after a jitter spike raised the
+    target, the samples from before it keep the old target (against the final target the
+    earlier ones would read as negative excess, a decaying hold's later ones as positive)."""
+    h = Harness(echo=False, jitter_min_ms=20)
+    payload = bytes([0xFF]) * 160
+    h.run(40 * 4, lambda k, prev: np.zeros(B), lambda i: [h.peer.packet(payload, 160)])
+    raw = h.st.latency.raw()
+    total, beyond = np.array(raw["rtp_total"]), np.array(raw["rtp_beyond"])
+    assert len(total) >= 5 and len(beyond) == len(total)
+    assert np.allclose(beyond, total - 20.0, atol=0.01)  # steady: target 20 ms
+    js = h.e.jb.chans[h.row]
+    assert js is not None
+    js.target = 480  # a spike's hold: 60 ms (as _adapt sets it after jitter), then more samples
+    h.run(16, lambda k, prev: np.zeros(B), lambda i: [h.peer.packet(payload, 160)])
+    raw2 = h.st.latency.raw()
+    t2, b2 = np.array(raw2["rtp_total"]), np.array(raw2["rtp_beyond"])
+    assert np.allclose(b2[: len(total)], beyond)  # the earlier samples keep their own target
+    assert len(t2) > len(total)
+    assert h.e.stream_stats(h.st)["latency_ms"]["rtp_to_tdm"]["beyond_target"]["p50"] == pytest.approx(
+        float(np.median(b2)), abs=0.01)
