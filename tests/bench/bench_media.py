@@ -309,7 +309,7 @@ def run() -> list[Table]:
         tables[0].notes.append(
             f"machine speed probe (the canceller on 60 rows x 20 ms, thread CPU per call, best of 3 x 20): "
             f"{probe0:.2f} ms before the runs, {probe1:.2f} ms after; this machine (a shared microVM) "
-            "measured 1.1-2.2 ms in one afternoon, and every CPU figure here scales with it")
+            "changes speed by up to 2x between runs, and every CPU figure here scales with it")
     finally:
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
