@@ -71,6 +71,7 @@ def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
     peer.bind(("127.0.0.1", 0))
     peer.setblocking(False)
     got: list[rtp.RtpPacket] = []
+    closed: dict[str, Any] = {}
 
     async def body(client: MediaClient, srv: MediaServer, events: list[dict[str, Any]]) -> None:
         # the peer loops our own tone back: a canceller would rightly learn that loop as an
@@ -83,6 +84,7 @@ def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
         stats = await client.stats("call-1")
         assert stats["counters"]["rx_packets"] > 50
         final = await client.close("call-1")
+        closed.update(final)
         assert final["latency_ms"]["tdm_to_rtp"]["total"]["p50"] is not None
         with pytest.raises(MediaError):
             await client.stats("call-1")
@@ -98,7 +100,14 @@ def test_tone_reaches_rtp_peer_and_comes_back(tmp_path: Path) -> None:
     # ... and back toward the PBX on the same B-channel, after the jitter buffer
     tx = far.tx_linear(0)
     lvl, f = robust_level_and_freq(tx[8000:14000])
-    assert f == pytest.approx(1000, abs=2) and lvl == pytest.approx(-10, abs=0.5)
+    assert lvl == pytest.approx(-10, abs=0.5)
+    jb = closed["jitter_buffer"]
+    # a burst (this process's loop stalled on a loaded machine) can leave the buffer deep, or
+    # a gap shallow, and a steady tone has no quiet block to correct it in: the trickle then
+    # skips (dropped) or repeats (inserted) one sample in 80 (jitter.py), which plays the
+    # tone 81/80 fast or 80/81 slow while it lasts; those and nothing else are allowed then
+    allowed = [1000.0] + [1000 * 81 / 80] * bool(jb["dropped"]) + [1000 * 80 / 81] * bool(jb["inserted"])
+    assert min(abs(f - a) for a in allowed) <= 2, (f, jb)
     assert not far.tx_linear(1).any()  # the idle channel stays idle
 
 
