@@ -389,14 +389,16 @@ async def test_a_stalled_end_reports_the_blocks_its_clock_skipped(tmp_path: Path
 
 
 class TickRecorder(Recorder):
-    """Records (span, index, loop time) of each block as well."""
+    """Records (span, index, the other span's block count) of each block as well."""
 
-    def __init__(self, log: list[tuple[str, int, float]], offset: int = 0) -> None:
+    def __init__(self, log: list[tuple[str, int, int]], offset: int = 0) -> None:
         super().__init__(offset)
         self.log = log
+        self.other: Span | None = None
 
     def span_block(self, span: Span, rx: Block, index: int) -> None:
-        self.log.append((span.name, index, asyncio.get_running_loop().time()))
+        assert self.other is not None
+        self.log.append((span.name, index, self.other.blocks))
         super().span_block(span, rx, index)
 
 
@@ -404,7 +406,7 @@ class TickRecorder(Recorder):
 async def test_a_follower_steps_in_its_masters_ticks_and_carries_its_own_audio(tmp_path: Path) -> None:
     """Two gateway spans on one clock (the first span's), each with its own far end: every
     block of both comes in the same tick with the same index, and both carry audio."""
-    log: list[tuple[str, int, float]] = []
+    log: list[tuple[str, int, int]] = []
     gws = [VirtualSpan(params(f"gw{i}", Side.USER, str(tmp_path / f"d{i}.sock"))) for i in (1, 2)]
     fars = [VirtualFarEnd(params(f"far{i}", Side.NETWORK, str(tmp_path / f"d{i}.sock"))) for i in (1, 2)]
     with pytest.raises(SpanError, match="cannot follow"):
@@ -413,6 +415,7 @@ async def test_a_follower_steps_in_its_masters_ticks_and_carries_its_own_audio(t
     with pytest.raises(SpanError, match="cannot follow"):
         gws[0].follow(gws[1])  # a master does not follow its follower
     recs = [TickRecorder(log) for _ in gws]
+    recs[0].other, recs[1].other = gws[1], gws[0]
     for gw, rec in zip(gws, recs, strict=True):
         gw.set_listener(rec)
     farls = [Recorder(offset=100) for _ in fars]
@@ -432,8 +435,10 @@ async def test_a_follower_steps_in_its_masters_ticks_and_carries_its_own_audio(t
         seq = seq[: len(seq) // 2 * 2]
         assert seq[0::2] == [("gw1", k) for k in range(len(seq) // 2)]
         assert seq[1::2] == [("gw2", k) for k in range(len(seq) // 2)]
-        pairs = list(zip(log[0::2], log[1::2], strict=False))
-        assert max(b[2] - a[2] for a, b in pairs) < 0.005  # the same tick, not the next
+        # inside one tick: when gw1's block k comes, gw2 has not stepped yet (k blocks);
+        # when gw2's comes, gw1 has already counted k + 1; two clocks would only match by chance
+        assert all(o == k for n, k, o in log[0::2])
+        assert all(o == k + 1 for n, k, o in log[1::2])
         assert gws[1].skipped == gws[0].skipped
     finally:
         for sp in (*fars, *gws):
