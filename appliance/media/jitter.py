@@ -35,8 +35,7 @@ than the ring ahead resynchronises the stream, counted).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, fields
-from typing import overload
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -46,53 +45,16 @@ SETTLE_PACKETS = 50  # packets before a stream's jitter peak is held (see _adapt
 PEAK_HALF_LIFE = 4 * 8000  # samples of stream: a jitter peak's hold halves in 4 s
 
 
-class _RowCounter:
-    """A JitterStats counter kept in the buffer's per-row array while the stream is open.
-
-    `read()` then counts every row's concealed samples with one array addition
-    instead of a Python step per lossy row.  Unbound (a closed stream's stats,
-    or `JitterStats()` made by hand) the value lives in the object, so a held
-    JitterStats reads and writes as a plain dataclass field does.
-    """
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.local = "_" + name
-
-    @overload
-    def __get__(self, obj: None, objtype: type | None = None) -> int: ...
-    @overload
-    def __get__(self, obj: JitterStats, objtype: type | None = None) -> int: ...
-    def __get__(self, obj: JitterStats | None, objtype: type | None = None) -> int:
-        if obj is None:
-            return 0  # the field's default (dataclasses asks the class)
-        if obj._row >= 0:
-            return int(obj._counts[obj._row])
-        return int(obj.__dict__.get(self.local, 0))
-
-    def __set__(self, obj: JitterStats, value: int) -> None:
-        if obj._row >= 0:
-            obj._counts[obj._row] = value
-        else:
-            obj.__dict__[self.local] = value
-
-
-_UNBOUND = np.zeros(0, dtype=np.int64)
-
-
 @dataclass
 class JitterStats:
     """Per-channel counters (samples are 8 kHz)."""
-
-    # where `concealed` lives while bound (see _RowCounter); not annotated: not fields
-    _counts = _UNBOUND
-    _row = -1
 
     packets: int = 0
     late: int = 0
     duplicate: int = 0
     reordered: int = 0
     resyncs: int = 0
-    concealed: _RowCounter = _RowCounter()  # samples missing at playout (loss or late)
+    concealed: int = 0  # samples missing at playout (loss or late)
     comfort_noise: int = 0  # samples filled with RFC 3389 noise (the far end's silence)
     inserted: int = 0  # samples of delay added by adaptation
     dropped: int = 0  # samples skipped by adaptation
@@ -101,17 +63,7 @@ class JitterStats:
     spread: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def _bind(self, counts: npt.NDArray[np.int64], row: int) -> None:
-        counts[row] = self.concealed
-        self._counts, self._row = counts, row
-
-    def _unbind(self) -> None:
-        # the stream is gone: a reference held to its stats keeps its last counts
-        v = self.concealed
-        self._counts, self._row = _UNBOUND, -1
-        self.concealed = v
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -161,7 +113,6 @@ class JitterBuffer:
         # rows whose stream has an adaptation pending (`_Chan.pending` != 0): the only
         # ones read() visits one by one (most rows, most blocks, have none)
         self._adjusting: set[int] = set()
-        self._concealed = np.zeros(channels, dtype=np.int64)  # JitterStats.concealed by row
 
     # ------------------------------------------------------------ streams
 
@@ -171,26 +122,19 @@ class JitterBuffer:
         hi = max(lo, min(max_depth, self.ring - 2 * ptime - 2 * self.block))
         lo = max(lo, self.block + self.hysteresis)
         hi = max(hi, lo)
-        self._release(ch)
+        self._adjusting.discard(ch)
         c = _Chan(ptime=ptime, min_depth=lo, max_depth=hi, target=lo,
                   decay=0.5 ** (4 * ptime / PEAK_HALF_LIFE))
         self.chans[ch] = c
         self.valid[ch] = False
         self.active[ch] = False
         c.stats.target = lo
-        c.stats._bind(self._concealed, ch)
 
     def close(self, ch: int) -> None:
-        self._release(ch)
+        self._adjusting.discard(ch)
         self.chans[ch] = None
         self.active[ch] = False
         self.valid[ch] = False
-
-    def _release(self, ch: int) -> None:
-        c = self.chans[ch]
-        if c is not None:
-            c.stats._unbind()
-        self._adjusting.discard(ch)
 
     def stats(self, ch: int) -> JitterStats:
         c = self.chans[ch]
@@ -419,9 +363,13 @@ class JitterBuffer:
         power = np.einsum("ij,ij->i", audio, audio, dtype=np.float64) / n
         self.quiet = (power < QUIET_RMS * QUIET_RMS) | lossy
         if lossy.any():
-            # every row's JitterStats.concealed at once (rows without a stream have no
-            # missing samples: `active` is False there)
-            self._concealed += np.count_nonzero(missing, axis=1)
+            # the counts of every row in one array operation; a plain add per lossy row
+            lost = np.count_nonzero(missing, axis=1).tolist()
+            chans = self.chans
+            for j in np.flatnonzero(lossy).tolist():
+                cj = chans[j]
+                if cj is not None:
+                    cj.stats.concealed += lost[j]
         return audio, missing
 
     def _skip(self, ch: int, k: int) -> None:
