@@ -72,6 +72,10 @@ class BlockAssembler:
             self.partial += 1
         return out
 
+    def lagging(self) -> bool:
+        """Some span has `lag` blocks waiting: `take_lagging` may have a run to make."""
+        return any(len(q) >= self.lag for q in self.queues.values())
+
     def waiting(self) -> bool:
         """Some span has a block that no run has taken yet."""
         return any(self.queues.values())

@@ -241,7 +241,9 @@ class MediaServer:
             if not ran:  # replaced if the run comes before the span sends
                 off = h.offsets[span.name]
                 span.write_block(h.tx[off : off + span.channels].copy())
-            if not h.check_pending:
+            # spans on one clock complete their set in the same tick: no check to schedule
+            # until a span has `lag` blocks waiting
+            if a.lagging() and not h.check_pending:
                 h.check_pending = True
                 try:
                     asyncio.get_running_loop().call_soon(self._check_group, h)
