@@ -103,8 +103,9 @@ _HANN: Final = np.sin(np.pi * (np.arange(_N) + 0.5) / _N) ** 2
 _BASIS: Final = np.exp(-2j * np.pi * np.outer(np.arange(SUB), _FREQS) / SAMPLE_RATE)
 for _j in range(WINDOW_SUBS):
     _BASIS[:, 16 + 8 * _j : 24 + 8 * _j] *= _HANN[SUB * _j : SUB * (_j + 1), None]
-# real matrix (cos | -sin) so the per-block product is one real BLAS call
-_BASIS_RI: Final = np.ascontiguousarray(np.concatenate([_BASIS.real, _BASIS.imag], axis=1))
+# real matrix, the real and imaginary parts of each column side by side, so the per-block
+# product is one real BLAS call whose rows are the complex DFT values (viewed as complex128)
+_BASIS_RI: Final = np.ascontiguousarray(np.stack([_BASIS.real, _BASIS.imag], axis=2).reshape(SUB, -1))
 _GRID: Final = np.arange(-400.0, 400.5, 0.5)
 _HANN_RESP: Final = np.abs(np.exp(2j * np.pi * np.outer(_GRID, np.arange(_N)) / SAMPLE_RATE) @ _HANN) / _HANN.sum()
 
@@ -276,7 +277,7 @@ class DtmfDetector:
         phase = np.exp(-2j * np.pi * ((starts[:, None] * _FREQS[None, :]) % SAMPLE_RATE) / SAMPLE_RATE)
         ri = matmul_rows(frames.reshape(-1, SUB), _BASIS_RI)
         nf = len(_FREQS)
-        s = (ri[:, :nf] + 1j * ri[:, nf:]).reshape(self.channels, h, nf) * phase[None, :, :]
+        s = ri.view(np.complex128).reshape(self.channels, h, nf) * phase[None, :, :]
         e = np.einsum("chs,chs->ch", frames, frames)
         allsub = np.concatenate([self._subs, s], axis=1)  # (c, 3 + h, F)
         alle = np.concatenate([self._sube, e], axis=1)

@@ -90,6 +90,7 @@ class _Group:
     check_pending: bool = False  # a take_lagging() is scheduled after the loop's pass
     calls_by_fd: dict[int, tuple[_Call, bool]] = field(default_factory=dict)
     max_tick_ms: float = 0.0
+    last_drain: float = 0.0  # when the previous drain polled the sockets (monotonic)
     # CPU seconds of the block's stages (the canceller and the detectors are the engine's
     # own cpu_echo / cpu_dtmf, taken out of "packets" and "detect"): where the time goes
     cpu_stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -359,6 +360,9 @@ class MediaServer:
     def _drain(self, h: _Group, now: float) -> None:
         """Every datagram waiting on the group's sockets, with its kernel arrival time; the
         RTP ones go to the engine in one batch (`SpanEngine.receive_batch`)."""
+        # see the loop below (the group's first drain: one block period back)
+        fresh = h.last_drain or now - h.engine.block / 8000.0
+        h.last_drain = now
         ready = h.epoll.poll(0)
         if not ready:
             return
@@ -367,7 +371,12 @@ class MediaServer:
         eng.t_now = now
         batch: list[tuple[Stream, bytes, Addr, float]] = []
         ts_unpack = _TS.unpack_from
-        fresh = now - eng.block / 8000.0
+        # a datagram that arrived after the previous drain's poll is most likely alone in its
+        # socket (a stream sends at most one packet per block), so no second recvmsg only
+        # to hear EAGAIN; one that waited longer may have others behind it, and a packet left
+        # behind is read at the next block (epoll is level triggered) with its kernel arrival
+        # time, so its depth is measured right.  (The previous poll, not one block period
+        # back: blocks that run late leave more than a period between drains.)
         for fd, _ in ready:
             item = h.calls_by_fd.get(fd)
             if item is None:
@@ -389,17 +398,12 @@ class MediaServer:
                     if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cdata) >= 16:
                         sec, ns = ts_unpack(cdata)
                         arrival = sec + ns * 1e-9 - off
-                a: Addr = (addr[0], addr[1])
+                a: Addr = addr if len(addr) == 2 else (addr[0], addr[1])  # IPv6: 4-tuple
                 if is_rtcp:
                     eng.receive_rtcp(st, data, a, now)
                 else:
                     batch.append((st, data, a, arrival))
                 if arrival > fresh:
-                    # it arrived since the previous block: most likely alone in the socket
-                    # (a stream sends at most one packet per block), so no second recvmsg
-                    # only to hear EAGAIN; one that waited longer may have others behind
-                    # it, and a packet left behind is read at the next block (epoll is level
-                    # triggered) with its kernel arrival time, so its depth is measured right
                     break
         if batch:
             eng.receive_batch(batch)

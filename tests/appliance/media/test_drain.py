@@ -1,6 +1,7 @@
 """The media process's socket drain (MediaServer._drain): every datagram is read, with its
-kernel arrival time; a packet that arrived since the previous block ends the socket's
-reads (no recvmsg only to hear EAGAIN), one that waited longer does not."""
+kernel arrival time; a packet that arrived since the previous drain ends the socket's
+reads (no recvmsg only to hear EAGAIN), one that was already there at the previous drain's
+poll (it waited behind another) does not."""
 
 from __future__ import annotations
 
@@ -46,11 +47,28 @@ def test_fresh_packets_are_read_one_per_block_and_none_is_lost() -> None:
     h = srv.groups[0]
     st = srv.calls["c1"].stream
     _burst(port, 3)
-    # as if the block came right after they arrived: one read per socket and block
+    # as if the group's first block came right after they arrived: one read, the packet being
+    # fresh; at the next drain the two left behind were there at the previous poll, so they
+    # are a backlog and both are read
     t = time.monotonic() - 0.049
     got = []
     for k in range(5):
         srv._drain(h, t + k * 0.001)
         got.append(st.counters.rx_packets)
-    assert got == [1, 2, 3, 3, 3]
+    assert got == [1, 3, 3, 3, 3]
+    srv._close("c1")
+
+
+def test_a_packet_after_the_previous_poll_is_read_alone_however_late_the_block() -> None:
+    srv, port = _server_with_call()
+    h = srv.groups[0]
+    st = srv.calls["c1"].stream
+    srv._drain(h, time.monotonic() - 0.04)  # the previous drain: nothing waiting
+    _burst(port, 2)
+    # this block runs 40 ms after the previous one (a late block): both packets arrived after
+    # that drain's poll, so the first ends the socket's reads and the second waits a block
+    srv._drain(h, time.monotonic())
+    assert st.counters.rx_packets == 1
+    srv._drain(h, time.monotonic())
+    assert st.counters.rx_packets == 2
     srv._close("c1")
