@@ -108,6 +108,7 @@ class EchoCanceller:
         self._secho = np.zeros(channels, np.float32)
         self._blocks_seen = 0
         self._caller_blk = np.zeros(channels, bool)
+        self._post_cancel: npt.NDArray[np.bool_] | None = None  # a block's bookkeeping for finish()
 
     # -- control ----------------------------------------------------------
     def _mask(self, channel: int | None) -> npt.NDArray[np.bool_]:
@@ -122,6 +123,7 @@ class EchoCanceller:
 
     def reset(self, channel: int | None = None) -> None:
         """Forget the echo path of one channel or all (a new call on the channel)."""
+        self.finish()
         mask = self._mask(channel)
         self._filter.reset(mask)
         self._fore.reset(mask)
@@ -140,14 +142,17 @@ class EchoCanceller:
 
     def set_enabled(self, channel: int, on: bool) -> None:
         """Cancel on ``channel`` (True) or pass Sin through untouched (False)."""
+        self.finish()
         self._enabled[self._mask(channel)] = on
 
     def set_nlp(self, on: bool, channel: int | None = None) -> None:
         """Enable or disable the non-linear processor for one channel or all."""
+        self.finish()
         self._nlp_on[self._mask(channel)] = on
 
     def metrics(self, channel: int) -> EchoMetrics:
         """The canceller's view of ``channel``."""
+        self.finish()
         c = int(np.flatnonzero(self._mask(channel))[0])
         f = self._filter
         erle = float(self._nlp.erle_db[c])
@@ -203,8 +208,16 @@ class EchoCanceller:
         return True
 
     # -- processing -------------------------------------------------------
-    def process(self, rin: Int16Array, sin: Int16Array) -> Int16Array:
-        """Cancel the echo of ``rin`` in ``sin`` (both int16 (channels, n)); return Sout."""
+    def process(self, rin: Int16Array, sin: Int16Array, defer: bool = False) -> Int16Array:
+        """Cancel the echo of ``rin`` in ``sin`` (both int16 (channels, n)); return Sout.
+
+        ``defer``: the work of a 160-sample block that ends with the call and that
+        Sout does not need (the filters' adaptation, the foreground's choice and
+        delay estimates, the ERL/ERLE bookkeeping: about a third of the canceller) is
+        left for ``finish()``, so that a caller can send Sout first.  The next
+        ``process`` (or ``reset``, ``metrics``, ``set_*``) makes it first when the
+        caller has not: the results are those of ``defer=False``, sample for sample.
+        """
         for name, a in (("rin", rin), ("sin", sin)):
             if not isinstance(a, np.ndarray) or a.dtype != np.int16:
                 raise TypeError(f"EchoCanceller.process: {name} must be an int16 ndarray")
@@ -216,7 +229,7 @@ class EchoCanceller:
         n = rin.shape[1]
         if not MIN_BLOCK <= n <= MAX_BLOCK:
             raise ValueError(f"EchoCanceller.process: n = {n}, must be {MIN_BLOCK}..{MAX_BLOCK}")
-
+        self.finish()  # the previous block's, with the state it was left in
         if self._tones is not None and self._tone_gate(sin):
             self._tone = self._tones.process(sin)
         modem = self._tone == AnswerTone.TONE_PR
@@ -229,9 +242,8 @@ class EchoCanceller:
         x = rin.astype(np.float32)
         d = sin.astype(np.float32)
         done_before = f.blocks_done
-        err, est = f.filter(x, d)
-        err, est = self._fore.filter(x, d, cancel, err, est)
-        use = self._fore.use
+        err, est = f.filter(x, d, defer)
+        err, est = self._fore.filter(x, d, cancel, err, est, defer)
         # A model clearly worse than none (an opened echo path): send Sin.
         e2 = err * err
         e_sum = np.einsum("ij->i", e2)
@@ -248,6 +260,23 @@ class EchoCanceller:
         # otherwise lower it at once and be taken for echo, G.168 3B).
         self._caller_blk |= self._nlp.caller
         if f.blocks_done != done_before:
+            self._post_cancel = cancel
+            if not defer:
+                self.finish()
+        if not cancel.all():
+            out = np.where(cancel[:, None], out, d)
+        np.rint(out, out=out)
+        np.clip(out, -32768, 32767, out=out)
+        return out.astype(np.int16)
+
+    def finish(self) -> None:
+        """The block work a ``process(defer=True)`` left pending, if any (cheap otherwise)."""
+        f = self._filter
+        f.finish()
+        self._fore.finish()
+        if self._post_cancel is not None:
+            cancel, self._post_cancel = self._post_cancel, None
+            use = self._fore.use
             g = self._fore.f
             block_err = np.where(use, g.block_err, f.block_err)
             block_echo = np.where(use, g.block_echo, f.block_echo)
@@ -262,8 +291,3 @@ class EchoCanceller:
             self._srin = np.where(single, 0.98 * self._srin + 0.02 * f.block_rin, self._srin)
             self._secho = np.where(single, 0.98 * self._secho + 0.02 * block_echo, self._secho)
             self._erl_db = (10 * np.log10((self._srin + 1.0) / (self._secho + 1.0))).astype(np.float32)
-        if not cancel.all():
-            out = np.where(cancel[:, None], out, d)
-        np.rint(out, out=out)
-        np.clip(out, -32768, 32767, out=out)
-        return out.astype(np.int16)

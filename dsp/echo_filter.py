@@ -162,6 +162,8 @@ class AdaptiveFilter:
         self.block_echo = np.zeros(c, np.float32)
         self.block_rin = np.zeros(c, np.float32)
         self.blocks_done = 0
+        # the block's adaptation left for finish() (filter(defer=True)): its error spectrum
+        self._post_ef: C64 | None = None
 
     def reset(self, mask: BoolArray) -> None:
         """Forget the echo path model and history of the channels in ``mask``."""
@@ -184,8 +186,15 @@ class AdaptiveFilter:
         return self._pos
 
     # -- filtering --------------------------------------------------------
-    def filter(self, rin: F32, sin: F32) -> tuple[F32, F32]:
-        """Return (error, echo estimate) for the new samples ``rin``/``sin`` (channels, m)."""
+    def filter(self, rin: F32, sin: F32, defer: bool = False) -> tuple[F32, F32]:
+        """Return (error, echo estimate) for the new samples ``rin``/``sin`` (channels, m).
+
+        ``defer``: when a block ends with the call, its adaptation (the step schedule,
+        the noise floor, the cross-correlation and the weight update: nothing the
+        block's output or the owner's use of its detectors needs) is left for
+        ``finish()``, which the next call makes first if the owner has not.
+        """
+        self.finish()
         m = rin.shape[1]
         err = np.empty_like(sin)
         est = np.empty_like(sin)
@@ -193,14 +202,20 @@ class AdaptiveFilter:
         while done < m:
             take = min(m - done, BLOCK - self._pos)
             s = slice(done, done + take)
-            self._segment(rin[:, s], sin[:, s], err[:, s], est[:, s])
+            self._segment(rin[:, s], sin[:, s], err[:, s], est[:, s], defer and done + take == m)
             done += take
         return err, est
+
+    def finish(self) -> None:
+        """The adaptation a ``filter(defer=True)`` left pending, if any."""
+        if self._post_ef is not None:
+            ef, self._post_ef = self._post_ef, None
+            self._adapt_rest(ef)
 
     def _window(self) -> C64:
         return _rfft(np.concatenate([self._xprev, self._xcur], axis=1))
 
-    def _segment(self, x: F32, d: F32, e_out: F32, y_out: F32) -> None:
+    def _segment(self, x: F32, d: F32, e_out: F32, y_out: F32, defer: bool = False) -> None:
         a, m = self._pos, x.shape[1]
         self._xcur[:, a:a + m] = x
         self._dcur[:, a:a + m] = d
@@ -231,7 +246,7 @@ class AdaptiveFilter:
         y_out[:] = ys
         self._pos = a + m
         if self._pos == BLOCK:
-            self._adapt_block()
+            self._adapt_block(defer)
             self._xprev[:] = self._xcur
             self._pos = 0
 
@@ -261,7 +276,9 @@ class AdaptiveFilter:
         self._pm[i + self.k] = pm
 
     # -- adaptation -------------------------------------------------------
-    def _adapt_block(self) -> None:
+    def _adapt_block(self, defer: bool = False) -> None:
+        """The block's powers and detectors (double talk, narrow band, path change: the owner
+        reads them for this block), then its adaptation (`_adapt_rest`), now or deferred."""
         k, i = self.k, self._i
         xw = self._xh[i:i + k]
         pw = self._ph[i:i + k]
@@ -280,6 +297,15 @@ class AdaptiveFilter:
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         self._path_change(xw, pw, ef, far_active)
+        if defer:
+            self._post_ef = ef
+        else:
+            self._adapt_rest(ef)
+
+    def _adapt_rest(self, ef: C64) -> None:
+        """The block's adaptation; reads only state that stays as it was until the next block."""
+        k, i = self.k, self._i
+        far_active = self.far_active
         learn = far_active & ~self.double_talk
         self.age += learn
         # Error floor: minimum statistics (falls at once, rises ~4 dB/s).

@@ -107,6 +107,8 @@ class Foreground:
         self._slot = 0
         self._dt = np.zeros(c, bool)
         bg.half = True
+        # filter(defer=True): the block's `adapt` mask, its adaptation and choice left for finish()
+        self._post_adapt: BoolArray | None = None
 
     def reset(self, mask: BoolArray) -> None:
         self.f.reset(mask)
@@ -121,13 +123,17 @@ class Foreground:
         self._age[mask] = 0
         self._next[mask] = EST_BLOCKS
 
-    def filter(self, x: F32, d: F32, adapt: BoolArray, err: F32, est: F32) -> tuple[F32, F32]:
+    def filter(self, x: F32, d: F32, adapt: BoolArray, err: F32, est: F32,
+               defer: bool = False) -> tuple[F32, F32]:
         """Sout's (error, echo estimate) of the new samples, given the background's.
 
         Call after ``bg.filter``.  The call is split where a block ends, so
         the choice and a restart at a new delay take effect at the same
-        sample whatever the call sizes.
+        sample whatever the call sizes.  ``defer``: a block that ends with the
+        call leaves its adaptation and the choice for the next block to
+        ``finish()`` (after ``bg.finish()``), as ``AdaptiveFilter.filter`` does.
         """
+        self.finish()
         m = x.shape[1]
         h = self._hist
         if self._hpos + m > h.shape[1]:
@@ -146,17 +152,30 @@ class Foreground:
             base = (self._rows + p0) - self.delay[:, None]
             xd = flat[base + np.arange(a, b)[None, :]]
             done = f.blocks_done
-            fe, fy = f.filter(xd, d[:, a:b])
+            last = defer and b == m
+            fe, fy = f.filter(xd, d[:, a:b], last)
             use = self.use
             if use.any():
                 u = use[:, None]
                 np.copyto(err[:, a:b], fe, where=u)
                 np.copyto(est[:, a:b], fy, where=u)
             if f.blocks_done != done:
-                self._block()
-                f.adapt = adapt & self.located
+                if last:
+                    self._post_adapt = adapt
+                else:
+                    self._block()
+                    f.adapt = adapt & self.located
             a = b
         return err, est
+
+    def finish(self) -> None:
+        """What a ``filter(defer=True)`` left pending: the short filter's adaptation, the
+        choice and the delay estimates.  Call after ``bg.finish()``."""
+        if self._post_adapt is not None:
+            adapt, self._post_adapt = self._post_adapt, None
+            self.f.finish()
+            self._block()
+            self.f.adapt = adapt & self.located
 
     def _block(self) -> None:
         bg, f = self.bg, self.f
@@ -246,14 +265,17 @@ class ShortFilter:
         self.age = np.zeros(c, np.float32)
         self.block_err = np.zeros(c, np.float32)
         self.block_echo = np.zeros(c, np.float32)
+        self._post_xf: C64 | None = None  # filter(defer=True): the block's spectrum, to adapt on
 
     def reset(self, mask: BoolArray) -> None:
         for a in (self.w, self._p, self._x, self._d, self._e, self._y, self.age,
                   self.block_err, self.block_echo):
             a[mask] = 0
 
-    def filter(self, x: F32, d: F32) -> tuple[F32, F32]:
-        """(error, echo estimate) of ``x``/``d`` (channels, m), m <= BLOCK - pos."""
+    def filter(self, x: F32, d: F32, defer: bool = False) -> tuple[F32, F32]:
+        """(error, echo estimate) of ``x``/``d`` (channels, m), m <= BLOCK - pos; ``defer``: a
+        block that ends here is counted but adapted on only at ``finish()``."""
+        self.finish()
         a, m = self.pos, x.shape[1]
         cur = self._x[:, BLOCK:]
         cur[:, a:a + m] = x
@@ -266,14 +288,23 @@ class ShortFilter:
         self._e[:, BLOCK + a:BLOCK + a + m] = e
         self.pos = a + m
         if self.pos == BLOCK:
-            self._adapt(xf)
+            self.blocks_done += 1
+            if defer:
+                self._post_xf = xf
+            else:
+                self._adapt(xf)
             self._x[:, :BLOCK] = cur
             self.pos = 0
         return e, y
 
+    def finish(self) -> None:
+        """The adaptation a ``filter(defer=True)`` left pending, if any."""
+        if self._post_xf is not None:
+            xf, self._post_xf = self._post_xf, None
+            self._adapt(xf)
+
     def _adapt(self, xf: C64) -> None:
         bg = self.bg
-        self.blocks_done += 1
         p = _power(xf)
         p = np.maximum(p, FORE_PSMOOTH * self._p + (1 - FORE_PSMOOTH) * p)
         self._p = p

@@ -103,9 +103,10 @@ class SpanEngine(RtpIn):
         # (about 0.55 ms a step here: 240 channels cost 1.23x in 2 groups and 1.6x in 4 what
         # they cost in one), so by default there are at most EC_GROUPS_MAX groups of at least
         # EC_GROUP_MIN rows: 120 channels (a media process's 4 E1 spans, the default share
-        # at 8 spans on 2 cores) give 2 groups of 60, so half the canceller runs before each
-        # packet (TDM->RTP p99 at 240 calls 23.5 ms, against 25.5 with one group of 120);
-        # 240 give 2 of 120, 60 or fewer one.  Consecutive rows make a group's rows a view of
+        # at 8 spans on 2 cores) give 2 groups of 60, so half the canceller's filtering runs
+        # before each packet (its adaptation waits for a later block: after_send); at 240
+        # calls TDM->RTP p99 23.5-24.8 ms, against 25.2-25.8 with one group of 120, which
+        # costs 0.04-0.07 cores less; 240 give 2 of 120, 60 or fewer one.  Consecutive rows make a group's rows a view of
         # the rings (no gather), and a group with no call (hunting fills channels in order)
         # costs nothing
         most = max(1, 160 // block)
@@ -134,6 +135,7 @@ class SpanEngine(RtpIn):
         self.ec_done = [0] * len(self.ph_rows)  # span samples through each group's canceller
         self._ph_ends: list[int] = [0] * len(self.ph_rows)
         self._ph_busy: list[bool] = [False] * len(self.ph_rows)
+        self._ec_ran: list[bool] = [False] * len(self.ph_rows)  # the group's canceller ran this block
         self.det: Any = None
         self.gen: Any = None
         dlaw: Literal["ulaw", "alaw"] = "ulaw" if law == "mulaw" else "alaw"
@@ -301,6 +303,7 @@ class SpanEngine(RtpIn):
         ends = self._ph_ends
         for k in range(len(ends)):
             ends[k] = -1
+            self._ec_ran[k] = False
         for p, codec, k, rows, sts in self._groups:
             o = (k * self.block) % p
             for j in range((s0 - o) // p, (s1 - o) // p):
@@ -393,32 +396,47 @@ class SpanEngine(RtpIn):
                 if m < 8:  # the canceller's smallest step (only with blocks not a multiple of 8)
                     return
                 a = d % ACC
+                self._ec_ran[k] = True
                 if a + m <= ACC:
                     rin = self.acc_rin[rows, a : a + m]
                     sin = self.acc[rows, a : a + m]
                     c0 = time.thread_time()
-                    self.acc[rows, a : a + m] = self.ecs[k].process(rin, sin)
+                    self.acc[rows, a : a + m] = self.ecs[k].process(rin, sin, defer=True)
                 else:
                     idx = self._ar[: m] + a
                     idx %= ACC
                     c0 = time.thread_time()
-                    self.acc[rows, idx] = self.ecs[k].process(self.acc_rin[rows, idx], self.acc[rows, idx])
+                    self.acc[rows, idx] = self.ecs[k].process(self.acc_rin[rows, idx], self.acc[rows, idx],
+                                                              defer=True)
                 self.cpu_echo += time.thread_time() - c0
             self.ec_done[k] = d + m
 
     def after_send(self) -> None:
-        """Work that need not delay this block's packets: in-band DTMF detection.
+        """Work that need not delay packets: the cancellers' adaptation (deferred by `_cancel`,
+        see EchoCanceller.process) and in-band DTMF detection, both in a block after the one
+        whose packets the canceller filtered (that block carries the filtering and the
+        packets; the work is spread over the blocks between a group's packets).
 
         The detector works in 5 ms steps and pays per call, so it is fed 20 ms at a
         time (half the cost of 5 ms feeds at 240 calls); a digit found here is muted
         and sent as RFC 4733 from the next packet on (the detector itself needs 40 ms
         of tone to accept a digit, Q.24).
         """
+        if self.ecs and not all(self._ec_ran):
+            # a block later than the packets' block, which already carried the canceller's
+            # filtering, the packets and the detectors: the blocks' work is spread out
+            c0 = time.thread_time()
+            for ec, ran in zip(self.ecs, self._ec_ran, strict=True):
+                if not ran:
+                    ec.finish()
+            self.cpu_echo += time.thread_time() - c0
         if self.det is None:
             return
         ready = self.samples
         if self.ec is not None:  # through every busy group's canceller (idle ones lag, callless)
             ready = min([d for d, b in zip(self.ec_done, self._ph_busy, strict=True) if b] or [ready])
+            if any(self._ec_ran) and ready - self.det_done < 2 * self.det_min:
+                return  # in a block without the canceller's filtering, if one comes in time
         while ready - self.det_done >= self.det_min:
             a = self.det_done % ACC
             m = self.det_min

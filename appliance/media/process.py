@@ -306,8 +306,9 @@ class MediaServer:
         eng.tick_pbx(h.rx.shape[1], write)
         c0 = time.thread_time()
         cs["playout"] += c0 - c1
-        eng.after_send()
-        cs["detect"] += time.thread_time() - c0 - (eng.cpu_dtmf - dtmf0)
+        echo1 = eng.cpu_echo
+        eng.after_send()  # the cancellers' deferred adaptation (in cpu_echo) and the detectors
+        cs["detect"] += time.thread_time() - c0 - (eng.cpu_dtmf - dtmf0) - (eng.cpu_echo - echo1)
         took = time.monotonic() - now
         h.max_tick_ms = max(h.max_tick_ms, took * 1000.0)
         # the guard weighs this process's own CPU time: time it spent preempted (outside

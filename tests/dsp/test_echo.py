@@ -51,6 +51,52 @@ def test_block_size_does_not_change_the_output() -> None:
         assert np.all(np.abs(S.level(out[:, tail]) - S.level(ref[:, tail])) <= 2.0)
 
 
+def test_deferred_block_work_gives_the_same_output_sample_for_sample() -> None:
+    """process(defer=True) leaves a block's adaptation for finish(): made when the caller asks or
+    at the next call (or reset, metrics, set_*), it gives Sout and metrics identical to
+    defer=False: a converging filter, a caller talking over the far end (double talk), an echo
+    path change, call sizes that end blocks mid-call, a reset and set_* between calls."""
+    secs = 6.0
+    far = S.css(secs, -15.0)
+    n = far.shape[0]
+    near = np.zeros(n)
+    near[int(2.0 * FS):int(2.8 * FS)] = S.talker(0.8, -20.0)
+    a_lines = [L.Line("d2", 6.0, 40), L.Line("d4", 10.0, 200), L.Line("d8", 8.0, 0)]
+    b_lines = [L.Line("d5", 6.0, 400), L.Line("d4", 10.0, 200), L.Line("d3", 12.0, 120)]
+    ra, rb = L.run(a_lines, far, near), L.run(b_lines, far, near)
+    half = int(3.5 * FS)  # the echo paths change here
+    rin, sin = ra.rin, np.concatenate([ra.sin[:, :half], rb.sin[:, half:]], axis=1)
+    now, later = EchoCanceller(3), EchoCanceller(3)
+    sizes = [40] + [160] * 30 + [80, 80, 100, 60, 8, 152, 37, 123] + [160] * 200
+    s = k = 0
+    converged = double_talk = False
+    while s + 8 <= n:
+        m = min(sizes[k % len(sizes)], n - s)
+        if s < half:
+            m0 = now.metrics(0)
+            converged |= m0.converged
+            double_talk |= m0.double_talk and s > 2.0 * FS
+        out_now = now.process(rin[:, s:s + m], sin[:, s:s + m])
+        out_later = later.process(rin[:, s:s + m], sin[:, s:s + m], defer=True)
+        assert np.array_equal(out_now, out_later), f"call {k} at sample {s}"
+        if k % 5 == 2:
+            later.finish()
+        if k == 120:
+            for ec in (now, later):
+                ec.set_nlp(False, 1)
+        if k == 150:
+            for ec in (now, later):
+                ec.reset(2)
+        if k % 11 == 0:
+            assert now.metrics(k % 3) == later.metrics(k % 3)
+        s += m
+        k += 1
+    later.finish()
+    assert [now.metrics(c) for c in range(3)] == [later.metrics(c) for c in range(3)]
+    # the run went through what it is there for: a converged filter, then double talk
+    assert converged and double_talk
+
+
 def test_no_added_delay_before_convergence() -> None:
     """With nothing learnt yet, Sout is Sin sample for sample (no buffering)."""
     ec = EchoCanceller(1, nlp=False)

@@ -327,6 +327,31 @@ def test_phase_groups_spread_the_packets_and_the_canceller() -> None:
     assert all(len(set(p)) == len(p) for p in per_block)
 
 
+def test_the_cancellers_adaptation_and_dtmf_wait_for_a_block_after_the_packets() -> None:
+    """A group's canceller filters before its packets and leaves the block's adaptation pending
+    (EchoCanceller.process(defer=True)); the packets' block does not make it (nor run the DTMF
+    detector), the next block's after_send() does, before the group's canceller runs again."""
+    e = SpanEngine("s", 4, "mulaw", B, clock=lambda: 0.0, phases=2)
+    for r in range(4):
+        e.open(Stream(StreamSpec(f"c{r}", "s", r, remote=PEER), 0.0))
+    rx = np.full((4, B), 0xFF, np.uint8)
+    seen = []
+    for k in range(10):
+        out = e.tick(rx, k * B / 8000.0, lambda tx: None)
+        before = [ec._filter._post_ef is not None for ec in e.ecs]
+        det0 = e.det_done
+        e.after_send()
+        after = [ec._filter._post_ef is not None for ec in e.ecs]
+        seen.append((sorted({st.row // 2 for st, _d in out}), before, after, e.det_done > det0))
+    # group 0's packets end at 160, 320 (blocks 3, 7), group 1's at 200, 360 (blocks 4, 8)
+    assert seen[3] == ([0], [True, False], [True, False], False)
+    assert seen[4] == ([1], [True, True], [False, True], False)  # group 0 finished here
+    assert seen[5] == ([], [False, True], [False, False], True)  # group 1 here; DTMF 0..160
+    assert seen[7] == ([0], [True, False], [True, False], False)
+    assert seen[8] == ([1], [True, True], [False, True], False)
+    assert seen[9] == ([], [False, True], [False, False], True)
+
+
 def test_default_phase_groups_have_enough_rows_for_the_canceller() -> None:
     """By default a phase group has at least EC_GROUP_MIN rows (the canceller's fixed cost per
     call is paid once per group), and there are at most EC_GROUPS_MAX groups."""
