@@ -72,6 +72,7 @@ ACC = 480  # packetiser ring: lcm of the 10, 20 and 30 ms packets
 IDEAL_CREEP = 200e-6
 EC_GROUP_MIN = 60  # rows of a phase group by default (see SpanEngine.__init__) ...
 EC_GROUPS_MAX = 2  # ... and at most this many groups
+LAT_NONE = np.iinfo(np.int64).max  # _lat_next of a row with no sampled packet waiting
 
 
 def _decoder(law: str) -> Callable[[U8], I16]:
@@ -170,6 +171,9 @@ class SpanEngine(RtpIn):
         self._digit_on = np.zeros(channels, dtype=bool)
         self._mute = np.zeros(channels, dtype=bool)
         self._pending_lat: dict[int, deque[tuple[int, float]]] = {}
+        # the extended timestamp of each row's oldest sampled packet still in the buffer
+        # (LAT_NONE: none), so that a read visits only the rows whose sample it plays
+        self._lat_next = np.full(channels, LAT_NONE, dtype=np.int64)
         # rows whose stream has comfort noise on (Stream.cn_active, kept by RtpIn._set_cn):
         # tick_pbx visits a lossy row one by one only when it is one of these
         self._cn_on = np.zeros(channels, dtype=bool)
@@ -213,6 +217,7 @@ class SpanEngine(RtpIn):
         self._playing.discard(ch)
         self.set_tone(ch, None)
         self._pending_lat.pop(ch, None)
+        self._lat_next[ch] = LAT_NONE
         self._regroup()
         return st
 
@@ -475,7 +480,8 @@ class SpanEngine(RtpIn):
         cb = codes.tobytes()  # one copy, sliced per call (cheaper than a tobytes per row)
         for i, st in enumerate(sts):
             s = st.spec
-            if s.direction in (Direction.RECVONLY, Direction.INACTIVE) or st.send_addr is None:
+            d = s.direction  # (identity: an enum's == is Python code)
+            if d is Direction.RECVONLY or d is Direction.INACTIVE or st.send_addr is None:
                 st.sender.skip(p)
                 continue
             ev = st.events_out
@@ -533,8 +539,9 @@ class SpanEngine(RtpIn):
                             "duration_ms": ev.duration_ms, "level_dbm0": round(ev.level_dbm0, 1)})
 
     def _rtp_latency(self, cur0: npt.NDArray[np.int64], n: int) -> None:
-        done = []
-        for ch, q in self._pending_lat.items():
+        """The sampled packets whose first sample this read played (or passed): RTP->TDM."""
+        for ch in np.flatnonzero(self._lat_next < cur0 + n).tolist():
+            q = self._pending_lat[ch]
             st = self.streams[ch]
             c0 = int(cur0[ch])
             while q and q[0][0] < c0 + n:
@@ -544,10 +551,11 @@ class SpanEngine(RtpIn):
                     st.latency.rtp_total.add(total)
                     js = self.jb.chans[ch]
                     st.latency.rtp_beyond.add(total - (js.target / 8.0 if js is not None else 0.0))
-            if not q:
-                done.append(ch)
-        for ch in done:
-            del self._pending_lat[ch]
+            if q:
+                self._lat_next[ch] = q[0][0]
+            else:
+                del self._pending_lat[ch]
+                self._lat_next[ch] = LAT_NONE
 
     def sent(self, st: Stream, built: float, sent: float) -> None:
         """The I/O layer reports when a packet of `st` left (for the socket and total hops)."""

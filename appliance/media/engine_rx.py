@@ -47,8 +47,17 @@ class RtpIn:
     events: list[dict[str, Any]]
     _playing: set[int]
     _pending_lat: dict[int, deque[tuple[int, float]]]
+    _lat_next: npt.NDArray[np.int64]
     _cn_on: npt.NDArray[np.bool_]
     streams: list[Stream | None]
+
+    def _lat_sample(self, ch: int, ext: int, arrival: float) -> None:
+        """A packet sampled for RTP->TDM latency: its first sample is timed when played."""
+        q = self._pending_lat.get(ch)
+        if q is None:
+            q = self._pending_lat[ch] = deque(maxlen=8)
+        q.append((ext, arrival))
+        self._lat_next[ch] = q[0][0]
 
     def _set_cn(self, st: Stream, on: bool) -> None:
         """`st.cn_active = on`, and the engine's row of comfort noise streams with it."""
@@ -130,8 +139,7 @@ class RtpIn:
                 # latency is sampled on one packet in four: enough for p99, cheap at 240 calls
                 st.latency.rtp_socket.add((self.t_now - arrival) * 1000.0)
                 st.latency.rtp_jitter.add(self.jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
-                q = self._pending_lat.setdefault(ch, deque(maxlen=8))
-                q.append((self.jb.extend(ch, ts), arrival))
+                self._lat_sample(ch, self.jb.extend(ch, ts), arrival)
         elif pt == s.event_pt:
             c.events_rx += 1
             for ev in st.events_in.receive(ts, marker, payload, self.samples):
@@ -214,8 +222,7 @@ class RtpIn:
             if not seq & 3:
                 st.latency.rtp_socket.add((t_now - arrival) * 1000.0)
                 st.latency.rtp_jitter.add(jb.chans[ch].stats.depth / 8.0)  # type: ignore[union-attr]
-                q = self._pending_lat.setdefault(ch, deque(maxlen=8))
-                q.append((jb.extend(ch, ts), arrival))
+                self._lat_sample(ch, jb.extend(ch, ts), arrival)
         if pend:
             self._flush(pend)
 

@@ -256,7 +256,8 @@ class Stream:
     @property
     def rx_on(self) -> bool:
         """The direction receives RTP (not sendonly/inactive, RFC 3264 s5.1)."""
-        return self.spec.direction in (Direction.SENDRECV, Direction.RECVONLY)
+        d = self.spec.direction  # (identity: an enum's == is Python code, and this runs per packet)
+        return d is Direction.SENDRECV or d is Direction.RECVONLY
 
     @property
     def send_addr(self) -> Addr | None:
