@@ -480,8 +480,8 @@ class SpanEngine(RtpIn):
         cb = codes.tobytes()  # one copy, sliced per call (cheaper than a tobytes per row)
         for i, st in enumerate(sts):
             s = st.spec
-            d = s.direction  # (identity: an enum's == is Python code)
-            if d is Direction.RECVONLY or d is Direction.INACTIVE or st.send_addr is None:
+            dn = s.direction  # (identity: an enum's == is Python code)
+            if dn is Direction.RECVONLY or dn is Direction.INACTIVE or st.send_addr is None:
                 st.sender.skip(p)
                 continue
             ev = st.events_out
