@@ -38,6 +38,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -514,7 +515,7 @@ class MediaServer:
 
     def _bind_pair(self, host: str, port: int) -> tuple[socket.socket, socket.socket]:
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        ports = [port] if port else self._candidates()
+        ports: Iterator[int] = iter([port]) if port else self._candidates()
         last: OSError | None = None
         for p in ports:
             a = socket.socket(fam, socket.SOCK_DGRAM)
@@ -532,18 +533,18 @@ class MediaServer:
                 s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 # bounded: a flood fills this and the kernel drops the rest
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            if not port:
+                self._next_port = p + 2  # the next call tries the pair after this one first
             return a, b
         raise OSError(f"no free RTP port pair: {last}")
 
-    def _candidates(self) -> list[int]:
-        span = (self.port_max - self.port_min) // 2
-        out = []
-        for i in range(span):
-            p = self.port_min + ((self._next_port - self.port_min + 2 * i) % (2 * span))
-            out.append(p)
-        if out:
-            self._next_port = out[0] + 2
-        return out
+    def _candidates(self) -> Iterator[int]:
+        """Every even port of the range once, from the pair after the last one taken (made one
+        at a time: a list of the whole range cost milliseconds per call, in the media loop)."""
+        pairs = (self.port_max - self.port_min) // 2
+        first = (self._next_port - self.port_min) // 2
+        for i in range(pairs):
+            yield self.port_min + 2 * ((first + i) % pairs)
 
     def _open(self, spec: StreamSpec) -> dict[str, Any]:
         if spec.call_id in self.calls:
