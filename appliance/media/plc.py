@@ -178,20 +178,32 @@ class G711Plc:
         `_row` then synthesises from the state made here.  One by one they cost 0.1 ms
         a row: a block in which 120 calls each lost part of a packet took 20 ms, longer
         than four blocks, and the media process fell behind (more packets late, more
-        concealment).  Rows already concealing or recovering keep the one-row path.
+        concealment).  Rows still recovering from a loss take the rest of the recovery
+        first (`_recover_prefix`); rows already concealing keep the one-row path.
 
         The rows whose block ends missing (good, then missing to its end) are synthesised
         here too and returned (done); the others (the loss also ends in this block) are
         left to `_row`, which starts from this state (`ready`)."""
-        cand = missing.any(axis=1) & ~whole
+        partial = missing.any(axis=1) & ~whole
+        cand = partial.copy()
+        rec: list[int] = []
         if self._loss:
             cand[list(self._loss)] = False
+            # rows still overlap-adding a recovery (I.2.4) when a new loss begins: their good
+            # samples before it take the rest of the recovery, then the loss starts like the
+            # others' (the one-row path does the same; a loss every packet, the jitter
+            # buffer's cursor a little ahead of a jittery stream, keeps rows in this state)
+            rec = [r for r, st in self._loss.items()
+                   if partial[r] and st.erased == 0 and st.rec_left and not st.ready]
+            cand[rec] = True
         rows = np.flatnonzero(cand)
         if len(rows) < 2:
             return set()
         n = missing.shape[1]
         m = missing[rows]
         a = np.argmax(m, axis=1)  # each row's first missing sample
+        if rec:
+            self._recover_prefix(out, np.array(rec, dtype=np.intp), np.argmax(missing[rec], axis=1))
         both = np.concatenate([self.hist[rows], out[rows]], axis=1)
         # the history up to the first missing sample: stored history plus the block's good part
         h = np.take_along_axis(both, a[:, None] + np.arange(HISTORY), axis=1)
@@ -213,6 +225,23 @@ class G711Plc:
         for r in rows[~tail].tolist():
             self._loss[r].ready = True
         return set(rows[tail].tolist())
+
+    def _recover_prefix(self, out: npt.NDArray[np.float64], rows: npt.NDArray[np.intp],
+                        a: npt.NDArray[np.intp]) -> None:
+        """The recoveries of `rows` overlap-added into each row's first `a` (good) samples."""
+        sts = [self._loss[r] for r in rows.tolist()]
+        rec_len = np.array([st.rec_len for st in sts], dtype=np.int64)
+        left = np.array([st.rec_left for st in sts], dtype=np.int64)
+        rs = np.zeros((len(rows), FRAME))
+        for i, st in enumerate(sts):
+            rs[i, : st.rec_len] = st.rec_synth
+        j = np.arange(out.shape[1])
+        idx = (rec_len - left)[:, None] + j
+        k = np.minimum(left, a)
+        w = (idx + 1) / (rec_len[:, None] + 1)
+        o = out[rows]
+        syn = np.take_along_axis(rs, np.clip(idx, 0, FRAME - 1), axis=1)
+        out[rows] = np.where(j < k[:, None], o * w + syn * (1.0 - w), o)
 
     def _end_many(self, out: npt.NDArray[np.float64], missing: npt.NDArray[np.bool_],
                   started: set[int]) -> set[int]:

@@ -164,3 +164,46 @@ def test_rows_starting_a_loss_mid_block_together_equal_the_one_row_path() -> Non
             ref = b_plc._loss[r]
             assert (st.erased, st.p, st.rec_left, st.ready) == (ref.erased, ref.p, ref.rec_left, False)
     assert fresh >= 2 * C  # the batch started most of the losses
+
+
+def test_rows_losing_again_while_recovering_together_equal_the_one_row_path() -> None:
+    """A loss every few milliseconds (a jittery stream whose buffer cursor runs just ahead
+    of it): the next loss begins while the row still overlap-adds the last one's recovery.
+    Those rows take the rest of the recovery and start the new loss in one go with the
+    others (`_start_partial`, `_recover_prefix`); the output is the one-row path's, sample
+    for sample, and no row is left to the one-row path for it."""
+    rng = np.random.default_rng(9)
+    C, n, blk = 32, 3200, 40
+    xs = np.stack([_voiced(n, f, seed=c) * rng.uniform(0.2, 1.0)
+                   for c, f in enumerate(rng.uniform(70, 210, C))])
+    lost = np.zeros((C, n), dtype=bool)
+    for c in range(C):
+        s = 400 + int(rng.integers(0, blk))
+        while s < n - 100:
+            ln = int(rng.integers(8, 25))
+            lost[c, s : s + ln] = True
+            s += ln + int(rng.integers(10, 30))  # the recovery after <= 80 lost samples is 32 long
+    a_plc, b_plc = G711Plc(C), G711Plc(C)
+    one_row: list[int] = []
+    orig = a_plc._row
+
+    def counted(r: int, x: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        st = a_plc._loss.get(r)
+        if st is not None and st.erased == 0 and st.rec_left and not st.ready and miss.any():
+            one_row.append(r)
+        return orig(r, x, miss)
+
+    a_plc._row = counted  # type: ignore[method-assign]
+    recovering = 0
+    for i in range(0, n, blk):
+        m = lost[:, i : i + blk]
+        a = np.where(m, 0, xs[:, i : i + blk]).astype(np.int16)
+        recovering += sum(1 for r, st in a_plc._loss.items() if st.rec_left and m[r].any() and not m[r].all())
+        got = a_plc.process(a, m)
+        assert np.array_equal(got, _row_by_row(b_plc, a, m)), f"block at {i}"
+        assert set(a_plc._loss) == set(b_plc._loss)
+        for r, st in a_plc._loss.items():
+            ref = b_plc._loss[r]
+            assert (st.erased, st.p, st.rec_left, st.rec_len) == (ref.erased, ref.p, ref.rec_left, ref.rec_len)
+    assert recovering >= C  # the case came up, often
+    assert one_row == []  # ... and went to the batch
