@@ -277,8 +277,9 @@ class AdaptiveFilter:
 
     # -- adaptation -------------------------------------------------------
     def _adapt_block(self, defer: bool = False) -> None:
-        """The block's powers and detectors (double talk, narrow band, path change: the owner
-        reads them for this block), then its adaptation (`_adapt_rest`), now or deferred."""
+        """The block's powers and detectors (double talk, path change: the owner reads them for
+        this block), then its adaptation (`_adapt_rest`, with the narrow-band guard), now or
+        deferred."""
         k, i = self.k, self._i
         xw = self._xh[i:i + k]
         pw = self._ph[i:i + k]
@@ -292,7 +293,6 @@ class AdaptiveFilter:
         far_active = self._pm[i:i + k].max(axis=0) > _SILENCE_BIN_POWER
         self.far_active = far_active
         self.trained += far_active
-        self._narrowband_guard(pw[0], far_active)
         self._detect_double_talk()
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
@@ -306,6 +306,8 @@ class AdaptiveFilter:
         """The block's adaptation; reads only state that stays as it was until the next block."""
         k, i = self.k, self._i
         far_active = self.far_active
+        # (only the adaptation, this one's and the foreground's, reads it)
+        self._narrowband_guard(self._ph[i], far_active)
         learn = far_active & ~self.double_talk
         self.age += learn
         # Error floor: minimum statistics (falls at once, rises ~4 dB/s).

@@ -105,7 +105,12 @@ class G711Plc:
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
+        # the last HISTORY samples of every row, a ring: the oldest at column `_hpos` (a block
+        # is written in place of the oldest, not shifted in: at 120 rows the shift was the
+        # concealer's largest cost in a block without loss)
         self.hist = np.zeros((channels, HISTORY), dtype=np.float64)
+        self._hpos = 0
+        self._ring = np.arange(HISTORY)
         # each row's 1, 2 and 3-period cycles (the first m * p samples of [row, m - 1] are used)
         self.cyc = np.zeros((channels, 3, 3 * PITCH_MAX), dtype=np.float64)
         self.pitch = np.full(channels, PITCH_MIN, dtype=np.intp)
@@ -114,6 +119,7 @@ class G711Plc:
     def reset(self, ch: int | None = None) -> None:
         if ch is None:
             self.hist[:] = 0
+            self._hpos = 0
             self._loss.clear()
         else:
             self.hist[ch] = 0
@@ -121,10 +127,10 @@ class G711Plc:
 
     def process(self, audio: npt.NDArray[np.int16], missing: npt.NDArray[np.bool_]) -> npt.NDArray[np.int16]:
         """Fill the missing samples of every row; returns a new (channels, n) int16 block."""
-        rows = set(np.flatnonzero(missing.any(axis=1)).tolist()) | set(self._loss)
-        if not rows:
-            self._push(audio.astype(np.float64))
+        if not self._loss and not missing.any():
+            self._push(audio)
             return audio
+        rows = set(np.flatnonzero(missing.any(axis=1)).tolist()) | set(self._loss)
         out = audio.astype(np.float64)
         n = audio.shape[1]
         whole: npt.NDArray[np.bool_] = np.asarray(missing.all(axis=1))
@@ -163,13 +169,23 @@ class G711Plc:
         res: npt.NDArray[np.int16] = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
         return res
 
-    def _push(self, block: npt.NDArray[np.float64]) -> None:
+    def _push(self, block: npt.NDArray[np.float64] | npt.NDArray[np.int16]) -> None:
         n = block.shape[1]
         if n >= HISTORY:
             self.hist[:] = block[:, -HISTORY:]
-        else:
-            self.hist[:, :-n] = self.hist[:, n:]
-            self.hist[:, -n:] = block
+            self._hpos = 0
+            return
+        a = self._hpos
+        k = min(n, HISTORY - a)
+        self.hist[:, a : a + k] = block[:, :k]
+        if k < n:
+            self.hist[:, : n - k] = block[:, k:]
+        self._hpos = (a + n) % HISTORY
+
+    def _history(self, rows: npt.NDArray[np.intp] | list[int]) -> npt.NDArray[np.float64]:
+        """The (len(rows), HISTORY) histories of `rows`, oldest sample first."""
+        order = self._ring if self._hpos == 0 else (self._ring + self._hpos) % HISTORY
+        return self.hist[np.asarray(rows, dtype=np.intp)[:, None], order]
 
     def _start_partial(self, out: npt.NDArray[np.float64], missing: npt.NDArray[np.bool_],
                        whole: npt.NDArray[np.bool_]) -> set[int]:
@@ -204,7 +220,7 @@ class G711Plc:
         a = np.argmax(m, axis=1)  # each row's first missing sample
         if rec:
             self._recover_prefix(out, np.array(rec, dtype=np.intp), np.argmax(missing[rec], axis=1))
-        both = np.concatenate([self.hist[rows], out[rows]], axis=1)
+        both = np.concatenate([self._history(rows), out[rows]], axis=1)
         # the history up to the first missing sample: stored history plus the block's good part
         h = np.take_along_axis(both, a[:, None] + np.arange(HISTORY), axis=1)
         self._start_many(rows, h)
@@ -349,7 +365,7 @@ class G711Plc:
 
     def _start(self, r: int, x: npt.NDArray[np.float64], a: int) -> _Loss:
         # history up to the first missing sample: the stored history plus this block's good part
-        h = np.concatenate([self.hist[r], x[:a]])[-HISTORY:]
+        h = np.concatenate([self._history([r])[0], x[:a]])[-HISTORY:]
         st = _Loss()
         st.p = find_pitch(h)
         self.pitch[r] = st.p
@@ -363,7 +379,7 @@ class G711Plc:
         """`_start` for every row of `rows` (I.2.1, I.2.2): at the block's first sample, or
         after the (rows, HISTORY) histories `h`."""
         if h is None:
-            h = self.hist[rows]
+            h = self._history(rows)
         n = h.shape[1]
         p = find_pitch_many(h)
         self.pitch[rows] = p
