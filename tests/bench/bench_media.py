@@ -7,7 +7,7 @@ canceller and DTMF detection on, and an RTP peer in a process of its own
 with one socket per call on loopback.
 
 * TDM->RTP: the far end of each span puts a click into every channel every
-  200 ms at a known span sample; the span's ideal clock says when that
+  second at a known span sample; the span's ideal clock says when that
   sample entered the span buffer; the peer takes the kernel receive time of
   the packet carrying it (SO_TIMESTAMPNS).  The figure is for the *first*
   sample of that packet (the click's time plus its offset in the packet),
@@ -18,6 +18,12 @@ with one socket per call on loopback.
   buffer's target depth.
 * CPU: the media process's CPU time over the measuring window; the peer's
   is shown too (it is not part of the gateway).
+* Load: what a call carries, so that the canceller works as in a call: the
+  peer (the voice AI) talks about half the time (a speech-like talker, 6 s
+  on and 6 s off, every call at its own offset) and the PBX side returns
+  the echo of what it is sent (10 dB ERL, 1 ms after the block it was sent
+  in) beside its clicks.  With a silent far end the canceller has nothing
+  to adapt to and costs less than half of what it costs here.
 
 The machine is shared: the load average is printed with each run.
 """
@@ -46,14 +52,17 @@ from dsp import g711
 from tests.bench.report import Table
 
 BLOCK = 40
-CLICK_EVERY = 1600  # 200 ms
+CLICK_EVERY = 8000  # 1 s: a click is near-end speech to the canceller (double talk, 240 ms of hangover)
+ECHO_ERL_DB = 10.0  # the PBX side's hybrid: what comes back of what it is sent ...
+ECHO_DELAY = 8  # ... 1 ms after the block it was sent in
+TALK_S = 6.0  # the far end talks TALK_S, then is silent TALK_S (each call at its own offset)
 WARMUP_S = 3.0
-MEASURE_S = 6.0
+MEASURE_S = 8.0
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 class BenchFarEnd:
-    """The PBX side of one clock span: idle A-law with a click per channel every 200 ms.
+    """The PBX side of one clock span: idle A-law with a click per channel every second.
 
     It runs inside the media process (the span's far end), so its CPU counts as the
     gateway's: every block is a slice of one period of the pattern, made once.
@@ -62,8 +71,14 @@ class BenchFarEnd:
     def __init__(self, params: SpanParams) -> None:
         self.c = params.channels
         self.n = n = params.block_samples
+        # the hybrid's echo of the block sent one block earlier, in the A-law code domain (an
+        # attenuation table: the far end runs in the media process, its CPU counts as ours)
+        lin = g711.alaw_decode(np.arange(256, dtype=np.uint8)).astype(np.float64)
+        self.echo_lut = g711.alaw_encode(np.clip(np.rint(lin * 10 ** (-ECHO_ERL_DB / 20)), -32768, 32767)
+                                         .astype(np.int16))
+        self.sent = np.full((self.c, 2 * n), 0xD5, dtype=np.uint8)  # the last two blocks sent
         click = g711.alaw_encode(np.array([20000, -20000, 20000, -20000], dtype=np.int16))
-        # channel c clicks at phase 37 * c (mod 1600), so calls do not all click at once
+        # channel c clicks at phase 37 * c (mod CLICK_EVERY), so calls do not all click at once
         phase = (37 * np.arange(self.c)) % CLICK_EVERY
         # the blocks repeat after lcm(n, 1600) samples (1600 at 5 and 20 ms blocks); a click
         # goes only where it fits whole in a block, as it always has: one that crossed a
@@ -74,15 +89,18 @@ class BenchFarEnd:
             off = (phase - b * n) % CLICK_EVERY
             hit = np.flatnonzero(off <= n - 4)
             pattern[hit[:, None], b * n + off[hit][:, None] + np.arange(4)] = click
-        pattern.flags.writeable = False  # rx() hands out views: the listener only reads them
+        pattern.flags.writeable = False
         self.pattern = pattern
+        self.clicks = pattern != 0xD5
 
     def rx(self, index: int, t_ideal: float) -> np.ndarray:
         o = (index * self.n) % self.period  # the period is whole blocks: never wraps
-        return self.pattern[:, o : o + self.n]
+        echo = self.echo_lut.take(self.sent[:, self.n - ECHO_DELAY : 2 * self.n - ECHO_DELAY])
+        return np.where(self.clicks[:, o : o + self.n], self.pattern[:, o : o + self.n], echo)
 
     def tx(self, index: int, block: np.ndarray, t_written: float) -> None:
-        pass
+        self.sent[:, : self.n] = self.sent[:, self.n :]
+        self.sent[:, self.n :] = block
 
 
 def _peer(conn: Any, n_max: int) -> None:
@@ -100,6 +118,15 @@ def _peer(conn: Any, n_max: int) -> None:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
     conn.send([s.getsockname()[1] for s in socks])
     lut = g711.alaw_decode(np.arange(256, dtype=np.uint8))
+    # the voice AI's side: a talker, TALK_S on and TALK_S off, A-law, twice over (a slice
+    # never wraps); call i starts at its own offset
+    from tests.dsp.g168.signals import talker
+
+    talk = talker(TALK_S, -15.0)
+    speech = np.concatenate([talk, np.zeros_like(talk)])
+    voice = g711.alaw_encode(np.clip(np.rint(speech), -32768, 32767).astype(np.int16)).tobytes()
+    period = len(voice)
+    voice += voice
     ep = select.epoll()
     fdmap = {}
     for i, s in enumerate(socks):
@@ -110,7 +137,7 @@ def _peer(conn: Any, n_max: int) -> None:
         if cmd is None:
             return
         n, ptime, seconds, gw_ports = cmd
-        payload = bytes([0xD5]) * ptime
+        at = [(i * 7919 * ptime) % period // ptime * ptime for i in range(n)]  # offsets, whole packets
         seq = [0] * n
         ts = [0] * n
         ssrc = [0x1000 + i for i in range(n)]
@@ -124,8 +151,10 @@ def _peer(conn: Any, n_max: int) -> None:
             if now >= t_next:
                 for i in range(n):
                     hdr = struct.pack("!BBHII", 0x80, 8, seq[i] & 0xFFFF, ts[i] & 0xFFFFFFFF, ssrc[i])
+                    a = at[i]
                     with contextlib.suppress(OSError):
-                        socks[i].sendto(hdr + payload, ("127.0.0.1", gw_ports[i]))
+                        socks[i].sendto(hdr + voice[a : a + ptime], ("127.0.0.1", gw_ports[i]))
+                    at[i] = (a + ptime) % period
                     seq[i] += 1
                     ts[i] += ptime
                 t_next += ptime / 8000.0
@@ -386,6 +415,10 @@ def _run_all() -> list[Table]:
          "kept up", "peer CPU", "max tick ms", "load avg"],
         rows,
         notes=[
+            f"load: the peer (the voice AI) talks half the time ({TALK_S:.0f} s of a speech-like talker at "
+            f"-15 dBm0, {TALK_S:.0f} s of silence, each call at its own offset) and the PBX side returns the "
+            f"echo of what it is sent ({ECHO_ERL_DB:.0f} dB ERL, {ECHO_DELAY / 8:.0f} ms after its block), so "
+            "the canceller adapts as in calls",
             "TDM->RTP: span sample entering the span buffer (ideal span clock) to the kernel receive time "
             "at the peer, for the first sample of the packet (the worst one); 5 ms span blocks",
             "RTP->TDM: kernel arrival at the gateway to the first sample handed to the span, less the jitter "
