@@ -243,8 +243,9 @@ class G711Plc:
         return set(rows[tail].tolist())
 
     def _recover_prefix(self, out: npt.NDArray[np.float64], rows: npt.NDArray[np.intp],
-                        a: npt.NDArray[np.intp]) -> None:
-        """The recoveries of `rows` overlap-added into each row's first `a` (good) samples."""
+                        a: npt.NDArray[np.intp]) -> list[int]:
+        """The recoveries of `rows` overlap-added into each row's first `a` (good) samples;
+        returns how many samples of each recovery that took (its state is the caller's)."""
         sts = [self._loss[r] for r in rows.tolist()]
         rec_len = np.array([st.rec_len for st in sts], dtype=np.int64)
         left = np.array([st.rec_left for st in sts], dtype=np.int64)
@@ -258,6 +259,8 @@ class G711Plc:
         o = out[rows]
         syn = np.take_along_axis(rs, np.clip(idx, 0, FRAME - 1), axis=1)
         out[rows] = np.where(j < k[:, None], o * w + syn * (1.0 - w), o)
+        taken: list[int] = k.tolist()
+        return taken
 
     def _end_many(self, out: npt.NDArray[np.float64], missing: npt.NDArray[np.bool_],
                   started: set[int]) -> set[int]:
@@ -309,20 +312,9 @@ class G711Plc:
             rr = np.array(recs, dtype=np.intp)
             rr = rr[~missing[rr].any(axis=1)]
             if len(rr) >= 2:
-                sts = [self._loss[r] for r in rr.tolist()]
-                rec_len = np.array([st.rec_len for st in sts], dtype=np.int64)
-                left = np.array([st.rec_left for st in sts], dtype=np.int64)
-                rs = np.zeros((len(rr), FRAME))
-                for i, st in enumerate(sts):
-                    rs[i, : st.rec_len] = st.rec_synth
-                idx = (rec_len - left)[:, None] + j
-                k = np.minimum(left, n)
-                w = (idx + 1) / (rec_len[:, None] + 1)
-                o = out[rr]
-                syn = np.take_along_axis(rs, np.clip(idx, 0, FRAME - 1), axis=1)
-                out[rr] = np.where(j < k[:, None], o * w + syn * (1.0 - w), o)
-                for st, kk in zip(sts, k.tolist(), strict=True):
-                    st.rec_left -= kk
+                taken = self._recover_prefix(out, rr, np.full(len(rr), n, dtype=np.intp))
+                for r, kk in zip(rr.tolist(), taken, strict=True):
+                    self._loss[r].rec_left -= kk
                 done.update(rr.tolist())
         for r in done:
             if self._loss[r].rec_left == 0:
