@@ -107,9 +107,9 @@ class SpanEngine(RtpIn):
         # at 8 spans on 2 cores) give 2 groups of 60, so half the canceller's filtering runs
         # before each packet (its adaptation waits for a later block: after_send); at 240
         # calls TDM->RTP p99 23.5-24.8 ms, against 25.2-25.8 with one group of 120, which
-        # costs 0.04-0.07 cores less; 240 give 2 of 120, 60 or fewer one.  Consecutive rows make a group's rows a view of
-        # the rings (no gather), and a group with no call (hunting fills channels in order)
-        # costs nothing
+        # costs 0.04-0.07 cores less; 240 give 2 of 120, 60 or fewer one.  Consecutive rows
+        # make a group's rows a view of the rings (no gather), and a group with no call
+        # (hunting fills channels in order) costs nothing
         most = max(1, 160 // block)
         want = max(1, min(EC_GROUPS_MAX, channels // EC_GROUP_MIN)) if phases is None else phases
         self.phases = max(1, min(want, most, channels))
