@@ -13,7 +13,7 @@ span in one call:
 * ``set_enabled(channel, on)``: bypass (Sout = Sin) or cancel.
 * ``set_nlp(on, channel=None)``: the non-linear processor on or off.
 * ``metrics(channel) -> EchoMetrics`` with ``erl_db``, ``erle_db``,
-  ``double_talk``, ``converged`` and more.
+  ``double_talk``, ``converged``, ``model_resets`` and more.
 
 How: three parts, each array code over (channels, ...):
 
@@ -80,6 +80,7 @@ class EchoMetrics:
     nlp_active: bool  # the NLP is suppressing residual echo right now
     tone: int  # dsp.answer_tone.AnswerTone value (NONE, TONE, TONE_PR)
     background_dbm0: float  # comfort noise level estimate
+    model_resets: int = 0  # echo path models cleared by the divergence guard since reset()
 
 
 class EchoCanceller:
@@ -167,6 +168,7 @@ class EchoCanceller:
             nlp_active=bool(self._nlp.active[c]),
             tone=int(self._tone[c]),
             background_dbm0=10 * np.log10(bg / _DBM0_RMS**2 + 1e-12),
+            model_resets=int(f.cleared[c]),
         )
 
     def _tone_gate(self, sin: Int16Array) -> bool:

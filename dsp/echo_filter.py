@@ -36,6 +36,13 @@ K = ceil(taps / P) partitions.
   change (another call, a transfer, a slip) is recognised when the error
   stays most of Sin for 25 blocks of far-end speech and is coherent with
   the far end (a caller is not): the schedule and detectors restart.
+* Divergence guard: an echo estimate twice as loud as any Rin peak of the
+  tail (a hybrid is passive) with an error above Sin, two blocks running,
+  clears the channel's model.  Per-bin normalisation gives a bin with
+  little far-end power a large step; a caller as loud as the far end that
+  the double talk detectors miss before convergence, over a far end whose
+  spectrum is a few lines then changes (the jitter buffer's concealment
+  repeating a pitch period), made the model grow without bound.
 * Narrow-band guard (G.168 test 6): when the far-end spectrum is
   concentrated in a few bins (tones, DTMF) a trained filter does not adapt;
   any number of filters cancel a tone, and learning one ruins the model.
@@ -75,6 +82,8 @@ NEAR_MARGIN_DB: Final = 12.0  # error above the single-talk ratio taken for a ca
 NEAR_MIN_ERLE: Final = -25.0  # that detector works once error/Sin is below this (dB)
 PATH_BLOCKS: Final = 25  # suspicious blocks summed before the coherence test
 PATH_COHERENCE: Final = 0.15  # error/far-end coherence that means a new echo path
+DIVERGED: Final = 2.0  # echo estimate peak over the Rin peaks of the tail (no passive path) ...
+DIVERGED_BLOCKS: Final = 2  # ... with the error above Sin, this many blocks in a row: cleared
 _DBM0_RMS: Final = 16020.7
 # Far end silent: mean power per bin below about -50 dBm0 (2P-point FFT).
 _SILENCE_BIN_POWER: Final = (_DBM0_RMS * 10 ** (-50 / 20)) ** 2 * BLOCK * 2
@@ -138,6 +147,10 @@ class AdaptiveFilter:
         self._rmax = np.zeros((c, k + 1), np.float32)
         self._hang = np.zeros(c, np.int32)
         self._bad = np.zeros(c, np.int32)
+        self._worse = np.zeros(c, np.int32)
+        self._ypeak = np.zeros(c, np.float32)
+        self._rpeak = np.zeros(c, np.float32)
+        self.cleared = np.zeros(c, np.int64)  # models cleared by the divergence guard
         self._since_geigel = np.zeros(c, np.int32)
         self._ratio_db = np.zeros(c, np.float32)
         self._cxe = np.zeros((k, c, f), np.complex64)
@@ -168,7 +181,7 @@ class AdaptiveFilter:
     def reset(self, mask: BoolArray) -> None:
         """Forget the echo path model and history of the channels in ``mask``."""
         for a in (self._xprev, self._xcur, self._dcur, self._ecur, self._ycur, self._tail,
-                  self._span, self._rmax, self._hang, self._bad, self.age,
+                  self._span, self._rmax, self._hang, self._bad, self._worse, self.cleared, self.age,
                   self._since_geigel, self._ratio_db,
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
@@ -294,6 +307,7 @@ class AdaptiveFilter:
         self.far_active = far_active
         self.trained += far_active
         self._detect_double_talk()
+        self._divergence_guard()
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         self._path_change(xw, pw, ef, far_active)
@@ -356,6 +370,29 @@ class AdaptiveFilter:
         wt[..., BLOCK:] = 0
         w[sel] = _rfft(wt)
 
+    def _divergence_guard(self) -> None:
+        """Clear a diverging model (G.168 3.15: the H register is reset).
+
+        A hybrid is passive: its echo is never louder than what went in.  An echo estimate
+        whose peak is DIVERGED times every Rin peak of the tail, while the error is above
+        Sin (the model does worse than none), for DIVERGED_BLOCKS blocks, is a model that
+        diverges: the per-bin step meets a far end whose spectrum left bins empty (the
+        jitter buffer's concealment repeating a pitch period, a tone), then refilled them.
+        The channel starts learning again; the foreground and the output guard keep Sout
+        meanwhile.
+        """
+        worse = (self._ypeak > DIVERGED * self._rpeak + 64.0) & (self.block_err > self.block_sin)
+        self._worse = np.where(worse, self._worse + 1, 0).astype(np.int32)
+        gone = self._worse >= DIVERGED_BLOCKS
+        if not gone.any():
+            return
+        self.w[:, gone] = 0
+        self.age[gone] = 0
+        self._ratio_db[gone] = 0
+        self._bad[gone] = 0
+        self._worse[gone] = 0
+        self.cleared += gone
+
     def _path_change(self, xw: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
         """Echo path change: a mismatch that is coherent with the far end.
 
@@ -417,6 +454,7 @@ class AdaptiveFilter:
         rmax = self._rmax.max(axis=1)
         early = self.age <= BOOT
         geigel = np.where(early, smax > rmax, (smax > GEIGEL * rmax) & (smax > 2.0 * ymax))
+        self._ypeak, self._rpeak = ymax, rmax
         self._since_geigel = np.where(geigel, 0, self._since_geigel + 1)
         converged = self.age > BOOT
         floor = 8.0 * self.noise + _SILENCE_BLOCK_POWER

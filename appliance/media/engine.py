@@ -632,5 +632,6 @@ class SpanEngine(RtpIn):
             ec, i = self._ec_of(ch)
             m = ec.metrics(i)
             d["echo"] = {"erl_db": round(m.erl_db, 1), "erle_db": round(m.erle_db, 1),
-                         "converged": m.converged, "double_talk": m.double_talk, "enabled": m.enabled}
+                         "converged": m.converged, "double_talk": m.double_talk, "enabled": m.enabled,
+                         "model_resets": m.model_resets}
         return d

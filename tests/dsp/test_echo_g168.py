@@ -46,6 +46,8 @@ def run_canceller(ec: EchoCanceller, rin: np.ndarray, sin: np.ndarray,
     out = np.zeros_like(sin)
     for s in range(0, rin.shape[1], block):
         out[:, s:s + block] = ec.process(rin[:, s:s + block], sin[:, s:s + block])
+    # the divergence guard never takes a G.168 line for a diverging model
+    assert [ec.metrics(c).model_resets for c in range(rin.shape[0])] == [0] * rin.shape[0]
     return out
 
 

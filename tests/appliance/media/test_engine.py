@@ -93,6 +93,10 @@ def test_far_end_speech_echo_removed_before_rtp_g168_d2() -> None:
 
         hs.run(12 * 200, hybrid, sip)
         results[echo] = hs.audio_out()
+        if echo:  # the call's echo figures in its stats
+            ec_stats = hs.e.stream_stats(hs.st)["echo"]
+            assert ec_stats["converged"] and ec_stats["model_resets"] == 0
+            assert 4.0 < ec_stats["erl_db"] < 8.0
     tail = slice(8 * 8000, 11 * 8000)
     raw_db, _ = level_and_freq(results[False][tail])
     ec_db, _ = level_and_freq(results[True][tail])
