@@ -4,7 +4,12 @@ Set-up per run: the real media process (appliance.media.control.MediaProcess)
 hosting E1 clock spans (30 channels each, 5 ms blocks, the spans of one card
 clocked together as DAHDI does), one call per channel with the echo
 canceller and DTMF detection on, and an RTP peer in a process of its own
-with one socket per call on loopback.
+with one socket per call on loopback.  The peer stands for independent far
+ends: call i sends i/n of a ptime into each period (all of them at one
+instant would be a burst no set of separate peers makes, and a peer that
+shares the gateway's two cores at a lower priority sent such bursts late
+whenever the media processes were busy: jitter of the rig's own making,
+which grew every jitter buffer to its maximum).
 
 * TDM->RTP: the far end of each span puts a click into every channel every
   second at a known span sample; the span's ideal clock says when that
@@ -125,7 +130,7 @@ def _peer(conn: Any, n_max: int) -> None:
     talk = talker(TALK_S, -15.0)
     speech = np.concatenate([talk, np.zeros_like(talk)])
     voice = g711.alaw_encode(np.clip(np.rint(speech), -32768, 32767).astype(np.int16)).tobytes()
-    period = len(voice)
+    period_b = len(voice)
     voice += voice
     ep = select.epoll()
     fdmap = {}
@@ -137,29 +142,38 @@ def _peer(conn: Any, n_max: int) -> None:
         if cmd is None:
             return
         n, ptime, seconds, gw_ports = cmd
-        at = [(i * 7919 * ptime) % period // ptime * ptime for i in range(n)]  # offsets, whole packets
+        at = [(i * 7919 * ptime) % period_b // ptime * ptime for i in range(n)]  # offsets, whole packets
         seq = [0] * n
         ts = [0] * n
         ssrc = [0x1000 + i for i in range(n)]
         off = time.time() - time.monotonic()
         arrivals: list[list[tuple[float, int, int, int]]] = [[] for _ in range(n)]
-        t_next = time.monotonic()
-        t_end = t_next + seconds
+        # independent far ends: call i sends at its own phase, i/n of a ptime into each period
+        # (240 packets at one instant would be a burst no network of separate peers makes)
+        period = ptime / 8000.0
+        phase = [i * period / n for i in range(n)]
+        t_start = time.monotonic()
+        t_end = t_start + seconds
+        k = j = 0
+        t_next = t_start
         cpu0 = time.process_time()
         while True:
             now = time.monotonic()
-            if now >= t_next:
-                for i in range(n):
-                    hdr = struct.pack("!BBHII", 0x80, 8, seq[i] & 0xFFFF, ts[i] & 0xFFFFFFFF, ssrc[i])
-                    a = at[i]
-                    with contextlib.suppress(OSError):
-                        socks[i].sendto(hdr + voice[a : a + ptime], ("127.0.0.1", gw_ports[i]))
-                    at[i] = (a + ptime) % period
-                    seq[i] += 1
-                    ts[i] += ptime
-                t_next += ptime / 8000.0
-                if now > t_end:
-                    break
+            while t_next <= now:
+                hdr = struct.pack("!BBHII", 0x80, 8, seq[j] & 0xFFFF, ts[j] & 0xFFFFFFFF, ssrc[j])
+                a = at[j]
+                with contextlib.suppress(OSError):
+                    socks[j].sendto(hdr + voice[a : a + ptime], ("127.0.0.1", gw_ports[j]))
+                at[j] = (a + ptime) % period_b
+                seq[j] += 1
+                ts[j] += ptime
+                j += 1
+                if j == n:
+                    j = 0
+                    k += 1
+                t_next = t_start + k * period + phase[j]
+            if now > t_end:
+                break
             wait = max(0.0, t_next - time.monotonic())
             for fd, _ in ep.poll(wait):
                 i = fdmap[fd]
