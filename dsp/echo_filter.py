@@ -35,7 +35,12 @@ K = ceil(taps / P) partitions.
   the deep steady-state cancellation in background noise.  An echo path
   change (another call, a transfer, a slip) is recognised when the error
   stays most of Sin for 25 blocks of far-end speech and is coherent with
-  the far end (a caller is not): the schedule and detectors restart.
+  the far end (a caller is not): the schedule and detectors restart, and a
+  model that did worse than none over those blocks (error above Sin: it
+  learnt a caller the detectors missed, e.g. one as loud as the far end
+  from the call's first sample) is cleared.  A model cleared in a block
+  adapts in it on Sin, the error of no model, not on the old model's error
+  (which, at the fastest step, put back a model as wrong as the old).
 * Divergence guard: an echo estimate twice as loud as any Rin peak of the
   tail (a hybrid is passive) with an error above Sin, two blocks running,
   clears the channel's model.  Per-bin normalisation gives a bin with
@@ -156,6 +161,9 @@ class AdaptiveFilter:
         self._cxe = np.zeros((k, c, f), np.complex64)
         self._cxx = np.zeros((k, c, f), np.float32)
         self._cee = np.zeros((c, f), np.float32)
+        self._run_gain = np.zeros(c, np.float32)  # error over Sin power, summed over the suspect blocks
+        self._zeroed_rows = np.zeros(c, bool)  # models cleared in this block
+        self._zeroed = False
         self.adapt = np.ones(c, bool)
         # Adapt each channel every other block only (a background filter
         # behind a faster foreground): half the adaptation cost.
@@ -182,7 +190,7 @@ class AdaptiveFilter:
         """Forget the echo path model and history of the channels in ``mask``."""
         for a in (self._xprev, self._xcur, self._dcur, self._ecur, self._ycur, self._tail,
                   self._span, self._rmax, self._hang, self._bad, self._worse, self.cleared, self.age,
-                  self._since_geigel, self._ratio_db,
+                  self._since_geigel, self._ratio_db, self._run_gain, self._zeroed_rows,
                   self.trained, self.noise, self.block_sin, self.block_err, self.block_echo,
                   self.block_rin):
             a[mask] = 0
@@ -311,6 +319,14 @@ class AdaptiveFilter:
 
         ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
         self._path_change(xw, pw, ef, far_active)
+        if self._zeroed:
+            # a model cleared in this block adapts on the error of the model it now is
+            # (none: Sin), not on that of the one it was
+            rows = np.flatnonzero(self._zeroed_rows)
+            d = self._dcur[rows]
+            ef[rows] = _rfft(np.concatenate([np.zeros_like(d), d], axis=1))
+            self._zeroed_rows[rows] = False
+            self._zeroed = False
         if defer:
             self._post_ef = ef
         else:
@@ -387,6 +403,8 @@ class AdaptiveFilter:
         if not gone.any():
             return
         self.w[:, gone] = 0
+        self._zeroed_rows |= gone
+        self._zeroed = True
         self.age[gone] = 0
         self._ratio_db[gone] = 0
         self._bad[gone] = 0
@@ -416,12 +434,14 @@ class AdaptiveFilter:
             self._cxe[:, fresh] = 0
             self._cxx[:, fresh] = 0
             self._cee[fresh] = 0
+            self._run_gain[fresh] = 0
         # Suspect channels only (a path change or a caller: few at once).
         rows = np.flatnonzero(suspect)
         er = ef[rows]
         self._cxe[:, rows] += np.conj(xw[:, rows]) * er[None]
         self._cxx[:, rows] += pw[:, rows]
         self._cee[rows] += _power(er)
+        self._run_gain[rows] += self.block_err[rows] - self.block_sin[rows]
         ready = np.flatnonzero(self._bad >= PATH_BLOCKS)
         if not len(ready):
             return
@@ -429,6 +449,14 @@ class AdaptiveFilter:
         den = (self._cxx[:, ready] * self._cee[ready][None]).sum(axis=2) + 1e-3
         changed = ready[(num / den).max(axis=0) > PATH_COHERENCE]
         self.age[changed] = 0
+        # a model that did worse than none over the suspect blocks (the error above Sin: it
+        # was learnt on a caller the detectors missed, or on the old path) is not a start
+        # worth keeping: it is cleared, and learnt again from scratch at the fastest step
+        worse = changed[self._run_gain[changed] > 0]
+        self.w[:, worse] = 0
+        if len(worse):
+            self._zeroed_rows[worse] = True
+            self._zeroed = True
         self._ratio_db[changed] = 0
         self._hang[changed] = 0
         self.double_talk[changed] = False
