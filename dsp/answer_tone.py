@@ -42,6 +42,11 @@ length gives the same result) the envelope is checked for power, purity and
 frequency (the phase step between 10 ms points), and for a phase jump over
 20 ms against the tracked rotation.  The per-step decision runs over the
 channels as arrays; only the two 10 ms steps of a block are a Python loop.
+``process_rows`` feeds only some channels (the echo canceller's gate: the
+calls with a 2100 Hz component lately, and those the detector is following,
+``busy``); a channel that comes back after blocks it was not fed starts from
+rest, as a tone rising from silence would, and ``skip`` keeps the sample
+position of blocks no channel was fed.
 
 Limits: 8 kHz linear input on the 16-bit scale (int16 or float), shaped
 (channels, samples).  dBm0 uses the mu-law reference by default
@@ -81,6 +86,9 @@ class AnswerTone(IntEnum):
 
 
 _NONE, _TONE, _TONE_PR = int(AnswerTone.NONE), int(AnswerTone.TONE), int(AnswerTone.TONE_PR)
+# the per-channel state (the first axis of each is the channel): what process_rows gathers
+_ROW_STATE: Final = ("_zi", "_pzi", "_state", "_prev", "_prev2", "_rot", "_run", "_miss",
+                     "_since_rev", "_quiet", "_reversals")
 
 
 def answer_tone(
@@ -149,8 +157,9 @@ class AnswerToneDetector:
         self.reset()
 
     # ------------------------------------------------------------------ state
-    def reset(self, channel: int | None = None) -> None:
-        """Back to NONE with no history, for one channel or all (e.g. at call set-up)."""
+    def reset(self, channel: int | npt.NDArray[np.bool_] | None = None) -> None:
+        """Back to NONE with no history, for one channel, a mask of them or all (e.g. at call
+        set-up)."""
         c = self.channels
         if channel is None:
             self._zi = np.zeros((c, len(self._zi_unit)), dtype=np.complex128)
@@ -176,6 +185,11 @@ class AnswerToneDetector:
     def state(self) -> npt.NDArray[np.int8]:
         """Current AnswerTone value of each channel (a copy)."""
         return self._state.copy()
+
+    @property
+    def busy(self) -> npt.NDArray[np.bool_]:
+        """Channels the detector is following: in a tone state, or a tone run under way."""
+        return (self._state != _NONE) | (self._run > 0)  # type: ignore[no-any-return]
 
     @property
     def reversals(self) -> npt.NDArray[np.int64]:
@@ -211,6 +225,32 @@ class AnswerToneDetector:
         for i in idx:
             self._step(z[:, i], p[:, i])
         return self._state.copy()
+
+    def process_rows(self, rows: npt.NDArray[np.intp], block: npt.NDArray[np.generic]) -> npt.NDArray[np.int8]:
+        """``process`` for the channels ``rows`` only (sorted, distinct), ``block`` being
+        (len(rows), samples); the other channels keep their state.  Returns every channel's
+        state."""
+        if rows.ndim != 1 or len(rows) == 0 or rows[0] < 0 or rows[-1] >= self.channels:
+            raise ValueError(f"AnswerToneDetector.process_rows: rows must be a non-empty 1-d array "
+                             f"of channels in 0..{self.channels - 1}")
+        full = {name: getattr(self, name) for name in _ROW_STATE}
+        channels = self.channels
+        try:
+            for name, arr in full.items():
+                setattr(self, name, arr[rows])
+            self.channels = len(rows)
+            self.process(block)
+            for name, arr in full.items():
+                arr[rows] = getattr(self, name)
+        finally:
+            for name, arr in full.items():
+                setattr(self, name, arr)
+            self.channels = channels
+        return self._state.copy()
+
+    def skip(self, n: int) -> None:
+        """``n`` samples no channel was fed (``process_rows`` was not called)."""
+        self._pos += n
 
     def _step(self, zk: npt.NDArray[np.complex128], pk: npt.NDArray[np.float64]) -> None:
         z2 = zk.real * zk.real + zk.imag * zk.imag

@@ -89,6 +89,7 @@ class SimulatedPbx:
         self.dtmf_out = DtmfGenerator(n, law=dlaw)
         self.dtmf_in = DtmfDetector(n, law=dlaw)
         self.heard: dict[int, str] = {}  # channel -> DTMF digits detected from the gateway
+        self.span_events = 0  # alarm and counter (slip) events of its span: a loaded machine's trace
         self._poller: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -165,6 +166,7 @@ class SimulatedPbx:
 
     def span_event(self, span: Span, event: SpanEvent) -> None:
         log.debug("simulated PBX span: %s", event)
+        self.span_events += 1
 
     def send_digits(self, channel: int, digits: str) -> None:
         """In-band DTMF on `channel` toward the gateway (Q.23 levels, 100 ms on/off)."""

@@ -192,3 +192,23 @@ def test_spandsp_generated_ans_ansam(kind: int, expect: int) -> None:
     """spandsp's modem_connect_tones_tx: ANS=2, ANS_PR=3, ANSAM=4, ANSAM_PR=5."""
     buf = _spandsp_tone(kind, 5.0)
     assert _run(buf).max() == expect
+
+
+def test_process_rows_follows_only_the_rows_fed() -> None:
+    """``process_rows`` (the canceller's gate feeds the detector only some calls): the rows fed
+    get the states ``process`` gives them alone; the others keep theirs; bad rows are refused."""
+    ans = _pad(answer_tone(int(1.5 * FS), -12, reversals=True))
+    ced = _pad(answer_tone(int(1.5 * FS), -12, reversals=False))
+    x = np.stack([ced, np.zeros_like(ced), ans])
+    alone = _run(x[[0, 2]], block=40)
+    det = AnswerToneDetector(3)
+    rows = np.array([0, 2])
+    got = np.array([det.process_rows(rows, x[rows, k:k + 40]) for k in range(0, x.shape[1], 40)])
+    assert np.array_equal(got[:, [0, 2]], alone)
+    assert not got[:, 1].any()
+    assert AnswerTone.TONE_PR in got[:, 2] and AnswerTone.TONE in got[:, 0]
+    det.skip(40)  # a block no row was fed: the state stays
+    assert np.array_equal(det.state, got[-1])
+    for bad in (np.array([], np.intp), np.array([3]), np.array([-1, 0])):
+        with pytest.raises(ValueError, match="rows"):
+            det.process_rows(bad, np.zeros((len(bad), 40)))

@@ -27,6 +27,7 @@ from tests.dsp.g168 import metrics as M
 from tests.dsp.g168 import signals as S
 from tests.dsp.g168.models import MODELS
 from tests.dsp.g168.models import test6_tones as g168_test6_tones
+from tests.dsp.signals import speech_like
 
 FS = S.FS
 DELAYS = (0, 130, 260, 390, 520, 650, 780, 900)
@@ -39,6 +40,10 @@ def annex_d_lines() -> list[L.Line]:
         for erl in (6.0, 12.0):
             out.append(L.Line(m, erl, DELAYS[(j + 3 * (erl > 6)) % 8]))
     return out
+
+
+def _rin_sin(r: L.Run) -> tuple[np.ndarray, np.ndarray]:
+    return r.rin, r.sin
 
 
 def run_canceller(ec: EchoCanceller, rin: np.ndarray, sin: np.ndarray,
@@ -300,6 +305,38 @@ def test_9_comfort_noise_matches_the_background() -> None:
         hi = p[:, (f >= 1000) & (f < 3400)].sum(axis=1)
         return np.asarray(10 * np.log10(lo / hi))
     assert np.all(np.abs(tilt(out[:, seg].astype(float)) - tilt(near[:, seg])) <= 3.0)
+
+
+def test_tone_disabler_on_one_call_of_a_span_of_talking_calls() -> None:
+    """G.168 clause 7 on one of 12 calls, 5 ms blocks: the answer tone detector is fed only
+    the calls with a 2100 Hz component lately (dsp/echo.py ``_tone_gate``), so the tone
+    calls' Sout must be the same, sample for sample, whether the other calls talk (double
+    talk: a 2100 Hz share in speech now and then feeds them to the detector) or are quiet;
+    the ANS with reversals call disabled over its tone, the CED call cancelled."""
+    secs = 6.0
+    n = int(secs * FS)
+    lines = [L.Line(MODELS[i % len(MODELS)], 6.0, DELAYS[i % len(DELAYS)]) for i in range(12)]
+    near = np.zeros((12, n))
+    near[4, int(2.5 * FS):int(4.5 * FS)] = answer_tone(2 * FS, -12.0, reversals=True)
+    near[7, int(2.5 * FS):int(4.5 * FS)] = answer_tone(2 * FS, -12.0, reversals=False)
+    talk = near.copy()
+    for c in range(12):
+        if c not in (4, 7):
+            talk[c, int(1.5 * FS):] = speech_like(secs - 1.5, 300 + c, -20.0)  # after convergence
+    far = S.css(secs, -15.0)
+    far[int(4.5 * FS):int(5.0 * FS)] = 0  # the call pauses after the tone: nothing holds the disabler
+    quiet_out = run_canceller(EchoCanceller(12), *_rin_sin(L.run(lines, far, near)), block=40)
+    r = L.run(lines, far, talk)
+    out = run_canceller(EchoCanceller(12), r.rin, r.sin, block=40)
+    assert np.array_equal(out[[4, 7]], quiet_out[[4, 7]])
+    assert not np.array_equal(out[0], quiet_out[0])  # the talkers did talk
+    tone = slice(int(3.7 * FS), int(4.4 * FS))
+    assert np.array_equal(out[4, tone], r.sin[4, tone])  # disabled: Sout = Sin
+    resid = out[7, tone].astype(float) - r.near[7, tone]
+    assert S.level(r.echo[7, tone]) - S.level(resid) >= 20.0  # CED: still cancelling
+    back = slice(int(5.5 * FS), n)
+    resid = out[4, back].astype(float) - r.near[4, back]
+    assert S.level(r.echo[4, back]) - S.level(resid) >= 20.0  # back after the tone
 
 
 def test_tone_disabler_ans_with_phase_reversals_disables_the_canceller() -> None:

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,31 @@ def _digit(rig: Rig, channel: int) -> None:
     demo PBX's 100 ms, so that a block slip of the virtual span on a loaded machine still
     leaves the detector its 40 ms of clean tone (Q.24)."""
     rig.pbx.dtmf_out.play(rig.pbx.b_channels.index(channel), "5", on_ms=200.0)
+
+
+def _trouble(rig: Rig) -> int:
+    """Span events on either side (alarms, slips): what a starved test process leaves."""
+    return int(rig.pbx.span_events) + len(rig.cti("span.state"))
+
+
+async def _send_digit(rig: Rig, channel: int, detected: Callable[[], bool], what: str) -> int:
+    """`_digit`, and again (at most twice more) only when a span went into alarm or slipped
+    while it played: this test's process runs the simulated PBX, and on a loaded machine a
+    starved process left the virtual span without frames (red alarm, 80 slips), so the tone
+    never reached the gateway.  A digit lost over a clean span fails the test.  Returns
+    `_trouble` before the digit that was heard (the span was clean throughout if it is
+    unchanged at the end)."""
+    for attempt in range(3):
+        mark = _trouble(rig)
+        _digit(rig, channel)
+        try:
+            await wait_for(detected, 5, what)
+            return mark
+        except AssertionError:
+            if _trouble(rig) == mark or attempt == 2:
+                raise
+            await asyncio.sleep(1.0)  # the span back in sync first
+    raise AssertionError("unreachable")
 
 
 def _voiceai(port: int) -> subprocess.Popen[str]:
@@ -53,7 +79,7 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
     control's modify).  With it on, the digit once went missing in some runs: the NLP took
     a digit near the prompt's echo level for echo while the canceller had learnt little;
     its spectral caller test (dsp/echo_nlp.py) hears the digit at its own frequencies."""
-    async def body() -> tuple[Rig, dict[int, str], int]:
+    async def body() -> tuple[Rig, dict[int, str], int, bool]:
         port = free_udp_port()
         ai = _voiceai(port)
         try:
@@ -68,9 +94,8 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
                     await rig.part.media.modify(next(iter(rig.part.calls)),
                                                 echo_canceller=False)
                     await asyncio.sleep(0.1)
-                _digit(rig, call.channel)
-                await wait_for(lambda: bool(rig.cti("call.dtmf")), 5,
-                               "the gateway's detector reporting the digit")
+                mark = await _send_digit(rig, call.channel, lambda: bool(rig.cti("call.dtmf")),
+                                         "the gateway's detector reporting the digit")
                 await wait_for(lambda: rig.pbx.heard.get(call.channel, ""), 5,
                                "the digit repeated back by the voice AI")
                 await wait_for(lambda: any(d["source"] == "sip" for d in rig.cti("call.dtmf")),
@@ -78,13 +103,14 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
                 rig.pbx.hangup(call, 16)
                 await wait_for(rig.idle, 10, "every channel idle: " + rig.describe())
                 media = next(iter(rig.cti("call.media")), {}).get("stats", {})
-                return rig, dict(rig.pbx.heard), media.get("counters", {}).get("events_tx", 0)
+                return (rig, dict(rig.pbx.heard), media.get("counters", {}).get("events_tx", 0),
+                        _trouble(rig) == mark)
         finally:
             ai.terminate()
             out, _ = ai.communicate(timeout=10)
             print(out)
             (tmp_path / "voiceai.log").write_text(out)
-    rig, heard, events_tx = asyncio.run(body())
+    rig, heard, events_tx, clean = asyncio.run(body())
     # one CTI event per digit and way: the PBX's '5' (in band) and the voice AI's repeat
     # (RFC 4733 from SIP), each with its duration
     dtmf = rig.cti("call.dtmf")
@@ -92,8 +118,10 @@ def test_pbx_inband_dtmf_reaches_sip_as_rfc4733_while_the_prompt_plays(
         got = [d for d in dtmf if d["source"] == source]
         assert got and all(d["digit"] == "5" for d in got), dtmf
         # one digit, or two pieces of it when the virtual span slips mid-digit (the
-        # simulated PBX runs in this test's process, whose pauses leave a gap in its tone)
-        assert len(got) <= 2 and sum(d["duration_ms"] for d in got) > 100, dtmf
+        # simulated PBX runs in this test's process, whose pauses leave a gap in its tone);
+        # all of its 200 ms unless a span outage cut it (`_send_digit`)
+        assert len(got) <= 2, dtmf
+        assert sum(d["duration_ms"] for d in got) > 100 or (source == "pbx" and not clean), dtmf
     assert events_tx > 0
     log = (tmp_path / "voiceai.log").read_text()
     # '5', or '55' when the virtual span slips a block mid-digit on a loaded machine (the
@@ -115,8 +143,9 @@ def test_pbx_inband_dtmf_detected_when_the_sip_side_is_silent(tmp_path: Path) ->
                 await wait_for(lambda: call.state == "answered", 15, "CONNECT at the PBX")
                 assert call.channel is not None
                 await asyncio.sleep(0.8)
-                _digit(rig, call.channel)
-                await asyncio.sleep(1.5)
+                await _send_digit(rig, call.channel, lambda: bool(rig.cti("call.dtmf")),
+                                  "the gateway's detector reporting the digit")
+                await asyncio.sleep(0.5)  # the RFC 4733 end packets
                 assert rig.part.media is not None
                 st = await rig.part.media.stats(next(iter(rig.part.calls)))
                 rig.pbx.hangup(call, 16)
