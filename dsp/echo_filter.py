@@ -131,10 +131,14 @@ class AdaptiveFilter:
         self.k = max(1, -(-taps // BLOCK))
         self.taps = self.k * BLOCK
         c, k, f = channels, self.k, BLOCK + 1
-        self._xprev = np.zeros((c, BLOCK), np.float32)
-        self._xcur = np.zeros((c, BLOCK), np.float32)
+        # the FFT window (previous block, current block) and the error padded with zeros in front,
+        # each one array, with views of their halves: no concatenation per segment
+        self._xwin = np.zeros((c, 2 * BLOCK), np.float32)
+        self._xprev = self._xwin[:, :BLOCK]
+        self._xcur = self._xwin[:, BLOCK:]
+        self._epad = np.zeros((c, 2 * BLOCK), np.float32)
         self._dcur = np.zeros((c, BLOCK), np.float32)
-        self._ecur = np.zeros((c, BLOCK), np.float32)
+        self._ecur = self._epad[:, BLOCK:]
         self._ycur = np.zeros((c, BLOCK), np.float32)
         self._tail = np.zeros((c, BLOCK), np.float32)
         self._pos = 0
@@ -234,7 +238,7 @@ class AdaptiveFilter:
             self._adapt_rest(ef)
 
     def _window(self) -> C64:
-        return _rfft(np.concatenate([self._xprev, self._xcur], axis=1))
+        return _rfft(self._xwin)
 
     def _segment(self, x: F32, d: F32, e_out: F32, y_out: F32, defer: bool = False) -> None:
         a, m = self._pos, x.shape[1]
@@ -256,9 +260,10 @@ class AdaptiveFilter:
                 else:
                     self._tail[:] = 0
             self._xcur[:, a + m:] = 0
-            y = _irfft(self._window() * self.w[0])[:, BLOCK:] + self._tail
+            xw0 = self._window()
+            y = _irfft(xw0 * self.w[0])[:, BLOCK:] + self._tail
             if a + m == BLOCK:
-                self._push(self._window())
+                self._push(xw0)  # the block's window: the one just transformed
         ys = y[:, a:a + m]
         self._ycur[:, a:a + m] = ys
         e = d - ys
@@ -317,7 +322,7 @@ class AdaptiveFilter:
         self._detect_double_talk()
         self._divergence_guard()
 
-        ef = _rfft(np.concatenate([np.zeros_like(e), e], axis=1))
+        ef = _rfft(self._epad)  # (zeros, e)
         self._path_change(xw, pw, ef, far_active)
         if self._zeroed:
             # a model cleared in this block adapts on the error of the model it now is
