@@ -327,9 +327,10 @@ class MediaConfig(Section):
     )
     realtime_priority: int = setting(
         10, apply=Apply.DAEMON, ge=0, le=99,
-        doc="SCHED_FIFO priority of the core's media thread (needs root or LimitRTPRIO, "
-        "which the unit sets; if refused: a warning and normal scheduling); 0 turns it off. "
-        "`make bench BENCH=core` measures why.",
+        doc="SCHED_FIFO priority of the media processes and of the core's media thread (needs "
+        "root or LimitRTPRIO, which the unit sets; if refused: a warning and normal scheduling; "
+        "a media process whose blocks stop fitting in real time falls back to nice -10 by "
+        "itself); 0 turns it off. `make bench BENCH=core` and `BENCH=media` measure why.",
     )
 
     @model_validator(mode="after")

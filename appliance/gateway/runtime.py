@@ -146,7 +146,11 @@ class GatewayPart:
         self.media = MediaPlane(cfg.runtime.dir, list(self.params.values()), cfg.media.processes,
                                 on_event=self._on_media_event, on_down=self._media_down,
                                 on_up=self._media_up, port_min=cfg.media.rtp_port_min,
-                                port_max=cfg.media.rtp_port_max, host=self.rtp_host)
+                                port_max=cfg.media.rtp_port_max, host=self.rtp_host,
+                                # the media processes at SCHED_FIFO too (their guard falls back
+                                # to nice -10 if their blocks stop fitting in real time)
+                                realtime=cfg.media.realtime_priority > 0,
+                                rt_priority=cfg.media.realtime_priority)
         await self.media.start()
         for c in cfg.spans:
             span_log.info("span %s started (%s %s, %s side; hosted by media process pid %s)",

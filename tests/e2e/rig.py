@@ -85,7 +85,7 @@ spans = ["span1"]
 
 def config_text(tmp: Path, peer: tuple[str, int], *, gw_b: int, far_b: int,
                 extra_trunk: str = "", routes: str | None = None,
-                trunks: str | None = None) -> str:
+                trunks: str | None = None, media: str = "") -> str:
     routes = routes if routes is not None else DEFAULT_ROUTES
     trunks = trunks if trunks is not None else f"""
 [[sip.trunks]]
@@ -115,6 +115,7 @@ port = 0
 [media]
 rtp_port_min = {10000 + (gw_b % 9000) // 2 * 2}
 rtp_port_max = {10000 + (gw_b % 9000) // 2 * 2 + 200}
+{media}
 [runtime]
 dir = "{tmp}/run"
 [logging]
