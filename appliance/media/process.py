@@ -506,7 +506,10 @@ class MediaServer:
                         "skipped": getattr(g.spans[0], "skipped", 0),
                         "dropped": g.assembler.dropped, "partial": g.assembler.partial,
                         "max_tick_ms": round(g.max_tick_ms, 3), "last_tick_ms": round(g.engine.tick_ms, 3),
-                        "calls": sum(1 for s in g.engine.streams if s is not None)}
+                        "calls": sum(1 for s in g.engine.streams if s is not None),
+                        # the driver's own figures (a virtual span's playout depth, slips by kind,
+                        # clock rate; a DAHDI span's device): what a span's slips come from
+                        "span_detail": {sp.name: sp.detail() for sp in g.spans}}
                        for g in self.groups],
         }
         for g in self.groups:

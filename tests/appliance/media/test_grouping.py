@@ -119,6 +119,10 @@ def test_media_server_runs_the_engine_once_per_block_of_a_burst() -> None:
             await asyncio.sleep(0)
         assert h.engine.ticks == 8 and h.assembler.partial == 2
         assert int(h.rx[0, 0]) == 7 and int(h.rx[2, 0]) == 105
-        assert srv.process_stats()["groups"][0]["partial"] == 2
+        g = srv.process_stats()["groups"][0]
+        assert g["partial"] == 2
+        # each span's driver figures, for what a span's slips come from
+        assert set(g["span_detail"]) == {"s1", "s2"}
+        assert g["span_detail"]["s1"] == s1.detail()
 
     asyncio.run(body())
