@@ -173,8 +173,9 @@ class EchoCanceller:
             model_resets=int(f.cleared[c]),
         )
 
-    def _tone_gate(self, sin: Int16Array) -> npt.NDArray[np.intp] | None:
-        """The channels the answer tone detector must see in this block (None: none).
+    def _tone_gate(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.intp] | None:
+        """The channels the answer tone detector must see in this block of Sin ``x`` (as
+        float32; None: none).
 
         It costs as much as a fifth of the canceller when fed every call, and
         answer tones are rare: a channel is fed while the detector follows a
@@ -190,7 +191,7 @@ class EchoCanceller:
         about a tenth of speech channels are fed instead of all of them.
         """
         assert self._tones is not None
-        n = sin.shape[1]
+        n = x.shape[1]
         probe = self._probes.get(n)
         if probe is None:
             t = np.arange(n)
@@ -201,7 +202,6 @@ class EchoCanceller:
             scale = np.sqrt(2 * n) / np.sum(win)
             probe = (scale * np.stack([win * np.cos(ph), win * np.sin(ph)], axis=1)).astype(np.float32)
             self._probes[n] = probe
-        x = sin.astype(np.float32)
         z = x @ probe
         bin_pow = np.einsum("ij,ij->i", z, z)
         total = np.einsum("ij,ij->i", x, x)
@@ -241,8 +241,10 @@ class EchoCanceller:
         if not MIN_BLOCK <= n <= MAX_BLOCK:
             raise ValueError(f"EchoCanceller.process: n = {n}, must be {MIN_BLOCK}..{MAX_BLOCK}")
         self.finish()  # the previous block's, with the state it was left in
+        x = rin.astype(np.float32)
+        d = sin.astype(np.float32)
         if self._tones is not None:
-            rows = self._tone_gate(sin)
+            rows = self._tone_gate(d)
             if rows is None:
                 self._tones.skip(n)
             elif len(rows) == self.channels:
@@ -256,8 +258,6 @@ class EchoCanceller:
         # the far end sent nothing cannot be echo, and would only teach the filter a wrong
         # path); its power test is not used here: before convergence it takes echo for a caller
         f.adapt = cancel & ~self._nlp.near
-        x = rin.astype(np.float32)
-        d = sin.astype(np.float32)
         done_before = f.blocks_done
         err, est = f.filter(x, d, defer)
         err, est = self._fore.filter(x, d, cancel, err, est, defer)

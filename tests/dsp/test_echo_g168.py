@@ -42,10 +42,6 @@ def annex_d_lines() -> list[L.Line]:
     return out
 
 
-def _rin_sin(r: L.Run) -> tuple[np.ndarray, np.ndarray]:
-    return r.rin, r.sin
-
-
 def run_canceller(ec: EchoCanceller, rin: np.ndarray, sin: np.ndarray,
                   block: int = 160) -> np.ndarray:
     out = np.zeros_like(sin)
@@ -325,7 +321,8 @@ def test_tone_disabler_on_one_call_of_a_span_of_talking_calls() -> None:
             talk[c, int(1.5 * FS):] = speech_like(secs - 1.5, 300 + c, -20.0)  # after convergence
     far = S.css(secs, -15.0)
     far[int(4.5 * FS):int(5.0 * FS)] = 0  # the call pauses after the tone: nothing holds the disabler
-    quiet_out = run_canceller(EchoCanceller(12), *_rin_sin(L.run(lines, far, near)), block=40)
+    q = L.run(lines, far, near)
+    quiet_out = run_canceller(EchoCanceller(12), q.rin, q.sin, block=40)
     r = L.run(lines, far, talk)
     out = run_canceller(EchoCanceller(12), r.rin, r.sin, block=40)
     assert np.array_equal(out[[4, 7]], quiet_out[[4, 7]])
