@@ -249,6 +249,18 @@ class DtmfDetector:
         self._digit[channel] = -1
         self._gap[channel] = 0
 
+    def cut(self, channel: int) -> DtmfEvent | None:
+        """End the digit in progress on `channel` where its tone was last heard, as when the
+        call is cleared or moved while the digit still sounds, and clear the channel; None if
+        no digit was in progress.  Every start reported is so matched by an end."""
+        d = int(self._digit[channel])
+        ev = None
+        if d >= 0:
+            ev = DtmfEvent(channel, DIGITS[d], EventKind.END, int(self._digit_start[channel]),
+                           int(self._last_good[channel]))
+        self.reset(channel)
+        return ev
+
     @property
     def candidates(self) -> npt.NDArray[np.bool_]:
         """Channels whose latest analysis window passed every check (a digit may be starting:

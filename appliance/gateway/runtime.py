@@ -226,7 +226,7 @@ class GatewayPart:
             if ev.get("phase", "end") == "end" and ev.get("digit"):
                 self.core.bus.publish("call.dtmf", call=cid, digit=ev.get("digit"),
                                       source=ev.get("from", "pbx"),
-                                      **{k: v for k, v in ev.items() if k in ("duration_ms",)})
+                                      **{k: v for k, v in ev.items() if k in ("duration_ms", "cut")})
         elif kind in ("rtp_timeout", "latched"):
             self.core.bus.publish(f"call.{kind}", **{k: v for k, v in ev.items() if k != "event"})
             if kind == "rtp_timeout":

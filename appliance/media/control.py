@@ -16,7 +16,9 @@ Wire format: one JSON object per line on a unix stream socket.  Requests
 "play_digits"|"send_frame"|"ping"|"shutdown", ...}`; replies `{"id": n, "ok": true,
 "result": ...}` or `{"id": n, "ok": false, "error": "..."}`; events
 `{"event": "dtmf"|"latched"|"rtp_timeout"|"dframe"|"span_event", ...}`
-(see appliance.media.engine and process for their fields).
+(see appliance.media.engine and process for their fields).  Every dtmf "start" is
+matched by an "end": a digit still sounding when its call is closed gets its end (marked
+"cut") ahead of the close's reply.
 """
 
 from __future__ import annotations

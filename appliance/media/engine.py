@@ -209,6 +209,8 @@ class SpanEngine(RtpIn):
 
     def close(self, ch: int) -> Stream | None:
         st = self.streams[ch]
+        if st is not None:
+            self._cut_digits(st)
         self.streams[ch] = None
         self._cn_on[ch] = False
         self.jb.close(ch)
@@ -520,7 +522,22 @@ class SpanEngine(RtpIn):
             self._playing.discard(ch)
         return rin
 
-    def _detected(self, ev: Any) -> None:
+    def _cut_digits(self, st: Stream) -> None:
+        """The call leaves the channel while a digit sounds: the PBX's (in band) or one from
+        SIP being played toward the PBX.  Each gets its end event now, marked `cut`, so that
+        every digit reaches the call's events with a duration."""
+        ch = st.row
+        if self.det is not None:
+            ev = self.det.cut(ch)
+            if ev is not None:
+                self._detected(ev, cut=True)
+        if st.tone_digit is not None and st.tone_stop_at is None:
+            self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "sip",
+                                "digit": st.tone_digit, "phase": "end", "cut": True,
+                                "duration_ms": (self.samples - st.tone_started) / 8.0})
+            st.tone_digit = None
+
+    def _detected(self, ev: Any, cut: bool = False) -> None:
         st = self.streams[ev.channel]
         if st is None or not st.spec.dtmf_detect:
             return
@@ -536,7 +553,8 @@ class SpanEngine(RtpIn):
             st.dtmf_duration = None if ev.end is None else int(ev.end - ev.start)
         self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "pbx",
                             "digit": ev.digit, "phase": "start" if start else "end",
-                            "duration_ms": ev.duration_ms, "level_dbm0": round(ev.level_dbm0, 1)})
+                            "duration_ms": ev.duration_ms, "level_dbm0": round(ev.level_dbm0, 1),
+                            **({"cut": True} if cut else {})})
 
     def _rtp_latency(self, cur0: npt.NDArray[np.int64], n: int) -> None:
         """The sampled packets whose first sample this read played (or passed): RTP->TDM."""

@@ -612,6 +612,7 @@ class MediaServer:
                 sock = call.rtp if st.spec.rtcp_mux else call.rtcp
                 sock.sendto(st.srtp.protect_rtcp(bye) if st.srtp else bye, addr)
         call.engine.close(st.row)
+        self._flush_events(call.engine.take_events())  # a digit it cut, ahead of the reply
         st.sock = None
         for s in (call.rtp, call.rtcp):
             h.calls_by_fd.pop(s.fileno(), None)

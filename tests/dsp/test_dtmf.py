@@ -331,3 +331,25 @@ def test_pre_screen_changes_no_result() -> None:
     assert screened == full
     assert _starts(screened, 0) == "159#" and _starts(screened, 1) == "26*D" and _starts(screened, 2) == "37A0"
     assert _starts(screened, 3) == "8" and _starts(screened, 7) == ""
+
+
+def test_cut_ends_the_digit_in_progress_on_one_channel_only() -> None:
+    """`cut` (a call cleared while its digit sounds) ends the digit where its tone was last
+    heard and clears that channel; the other channel's digit goes on and ends by itself."""
+    det = DtmfDetector(2)
+    tone = dtmf_tone("8", 2400, -10.0)
+    x = np.zeros((2, 4000))
+    x[:, 400:2800] = tone
+    evs = det.process(to_int16(x[:, :1600]))
+    assert sorted((e.channel, e.digit, e.kind) for e in evs) == [
+        (0, "8", EventKind.START), (1, "8", EventKind.START)]
+    cut = det.cut(0)
+    assert cut is not None and (cut.channel, cut.digit, cut.kind) == (0, "8", EventKind.END)
+    assert cut.start == evs[0].start and 100 <= (cut.duration_ms or 0) <= 150  # 150 ms heard
+    assert det.cut(0) is None  # nothing left on it
+    rest = det.process(to_int16(x[:, 1600:]))
+    # channel 0 takes the rest of the same tone as a new digit; channel 1's ends at its end
+    assert [(e.channel, e.kind) for e in rest if e.channel == 1] == [(1, EventKind.END)]
+    assert 280 <= (next(e for e in rest if e.channel == 1).duration_ms or 0) <= 310
+    assert [(e.channel, e.kind) for e in rest if e.channel == 0] == [
+        (0, EventKind.START), (0, EventKind.END)]

@@ -189,6 +189,42 @@ def test_rfc4733_from_sip_is_played_inband_toward_pbx() -> None:
     assert got == [("sip", "7", "start"), ("sip", "7", "end")]
 
 
+def test_a_call_closed_while_digits_sound_reports_each_digits_end() -> None:
+    """The call is cleared (or moved) while the PBX's '5' still sounds and while SIP's '9' is
+    played toward the PBX, neither end having come: each digit's end event comes with the
+    close, marked cut, with the duration heard so far.  Before, a digit cut by the call's
+    end never reached the call's events (CTI saw no call.dtmf for it).  No canceller: the
+    two digits sound at once with no echo path to learn."""
+    hs = Harness(echo=False)
+    tx_ev = de.EventSender(hs.peer, 101)
+
+    def sip(i: int) -> list[bytes]:
+        if i == 5:
+            tx_ev.start(9, hs.peer.ts)
+        if i >= 5:
+            out = tx_ev.update(hs.peer.ts + 160)
+            hs.peer.skip(160)
+            return out
+        return [hs.peer.packet(bytes([0xFF]) * 160, 160)]
+
+    tone_in = np.concatenate([np.zeros(2400), dtmf_tone("5", 8000, -10.0)])
+    hs.run(len(tone_in) // B // 2, lambda k, prev: tone_in[k * B : (k + 1) * B], sip)
+    got = [e for e in hs.e.take_events() if e["event"] == "dtmf"]
+    assert [(e["from"], e["phase"]) for e in got] == [("sip", "start"), ("pbx", "start")]
+    assert hs.e.close(0) is hs.st
+    ends = [e for e in hs.e.take_events() if e["event"] == "dtmf"]
+    assert sorted((e["from"], e["digit"], e["phase"], e["cut"]) for e in ends) == [
+        ("pbx", "5", "end", True), ("sip", "9", "end", True)]
+    by = {e["from"]: e["duration_ms"] for e in ends}
+    assert 320 <= by["pbx"] <= 350  # 350 ms of tone sounded before the close
+    assert 530 <= by["sip"] <= 560  # SIP's event began 100 ms into the 650 ms run
+    # a channel reopened afterwards starts clean: silence reports nothing
+    st2 = Stream(StreamSpec("c2", "s", 0, remote=PEER), hs.now)
+    hs.e.open(st2)
+    assert hs.e.close(0) is st2
+    assert not [e for e in hs.e.take_events() if e["event"] == "dtmf"]
+
+
 def test_comfort_noise_from_sip_fills_the_gap() -> None:
     hs = Harness(echo=False)
 

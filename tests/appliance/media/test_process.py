@@ -20,6 +20,7 @@ from appliance.media.process import MediaServer
 from appliance.media.stream import StreamSpec
 from drivers.span import SpanParams, VirtualParams
 from dsp import g711
+from dsp.dtmf import dtmf_tone
 from tests.appliance.media.farends import ToneFarEnd, robust_level_and_freq
 
 
@@ -174,3 +175,44 @@ def test_reset_latency_starts_the_samples_afresh(tmp_path: Path) -> None:
         assert (await client.stats())["gc"] is None  # an in-process server leaves gc alone
 
     asyncio.run(_with_server(tmp_path, far, body))
+
+
+class _DigitFarEnd(ToneFarEnd):
+    """Channel 0 holds the digit '5' down (Q.23 levels) from 100 ms on: the PBX's user keeps
+    the key pressed while the call is cleared."""
+
+    key = np.concatenate([np.zeros(800), dtmf_tone("5", 20 * 8000, -10.0)])
+
+    def rx(self, index: int, t_ideal: float) -> np.ndarray:
+        n = self.n
+        x = np.zeros((self.p.channels, n))
+        s0 = min(index * n, len(self.key) - n)
+        x[0] = self.key[s0 : s0 + n]
+        self.rx_times.append(t_ideal)
+        return g711.ulaw_encode(np.rint(x).astype(np.int16))
+
+
+def test_a_digit_sounding_at_close_has_its_end_event_before_the_close_reply(tmp_path: Path) -> None:
+    """The PBX's in-band digit is still on when the call is closed: its end comes (cut, with
+    the duration heard) on the event stream ahead of the close's reply, so that the call's
+    events carry it before the call's final statistics."""
+    far = _DigitFarEnd(span_params())
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    seen_at_reply: list[dict[str, Any]] = []
+
+    async def body(client: MediaClient, srv: MediaServer, events: list[dict[str, Any]]) -> None:
+        await client.open_stream(StreamSpec("call-1", "s1", 0, remote=peer.getsockname(),
+                                            local_host="127.0.0.1", ptime_ms=20))
+        end = time.monotonic() + 10
+        while not any(e.get("event") == "dtmf" for e in events) and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        await client.close("call-1")
+        seen_at_reply.extend(e for e in events if e.get("event") == "dtmf")
+
+    asyncio.run(_with_server(tmp_path, far, body))
+    peer.close()
+    assert [(e["from"], e["digit"], e["phase"]) for e in seen_at_reply] == [
+        ("pbx", "5", "start"), ("pbx", "5", "end")], seen_at_reply
+    assert seen_at_reply[1]["cut"] is True and seen_at_reply[1]["duration_ms"] >= 150
