@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsp.answer_tone import AnswerTone, AnswerToneDetector
-from dsp.echo_filter import AdaptiveFilter
+from dsp.echo_filter import BLOCK, AdaptiveFilter
 from dsp.echo_fore import Foreground
 from dsp.echo_nlp import Nlp
 
@@ -241,6 +241,16 @@ class EchoCanceller:
         if not MIN_BLOCK <= n <= MAX_BLOCK:
             raise ValueError(f"EchoCanceller.process: n = {n}, must be {MIN_BLOCK}..{MAX_BLOCK}")
         self.finish()  # the previous block's, with the state it was left in
+        first = BLOCK - self._filter.pos
+        if n <= first:
+            return self._process(rin, sin, defer)
+        # split where the filters' block ends: that block adapts after the NLP has judged it
+        return np.concatenate([self._process(rin[:, :first], sin[:, :first], False),
+                               self._process(rin[:, first:], sin[:, first:], defer)], axis=1)
+
+    def _process(self, rin: Int16Array, sin: Int16Array, defer: bool) -> Int16Array:
+        """`process` of samples that end at or before the filters' block boundary."""
+        n = rin.shape[1]
         x = rin.astype(np.float32)
         d = sin.astype(np.float32)
         if self._tones is not None:
@@ -254,13 +264,10 @@ class EchoCanceller:
         modem = self._tone == AnswerTone.TONE_PR
         cancel = self._enabled & ~modem
         f = self._filter
-        # no adaptation while the NLP's off-spectrum test hears the caller (what Sin holds where
-        # the far end sent nothing cannot be echo, and would only teach the filter a wrong
-        # path); its power test is not used here: before convergence it takes echo for a caller
-        f.adapt = cancel & ~self._nlp.near
         done_before = f.blocks_done
-        err, est = f.filter(x, d, defer)
-        err, est = self._fore.filter(x, d, cancel, err, est, defer)
+        # a block that ends here adapts in finish(), after the NLP's decisions on it
+        err, est = f.filter(x, d, True)
+        err, est = self._fore.filter(x, d, cancel, err, est, True)
         # A model clearly worse than none (an opened echo path): send Sin.
         e2 = err * err
         e_sum = np.einsum("ij->i", e2)
@@ -277,6 +284,13 @@ class EchoCanceller:
         # otherwise lower it at once and be taken for echo, G.168 3B).
         self._caller_blk |= self._nlp.caller
         if f.blocks_done != done_before:
+            # no adaptation while the NLP's off-spectrum test hears the caller in this block
+            # (its grid is the filters' blocks): what Sin holds where the far end sent nothing
+            # cannot be echo, and would only teach the filter a wrong path.  Judged on the
+            # block itself, a caller's first block (a digit, a word) is not learnt at the
+            # untrained filter's full step before the test hears it.  Its power test is not
+            # used here: before convergence it takes echo for a caller.
+            f.adapt = cancel & ~self._nlp.near
             self._post_cancel = cancel
             if not defer:
                 self.finish()

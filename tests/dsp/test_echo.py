@@ -319,7 +319,9 @@ def _dtmf_through_canceller(levels: tuple[float, ...]) -> tuple[list[list[tuple[
     return plan, ref, out, events
 
 
-def _dtmf_failures(levels: tuple[float, ...]) -> list[str]:
+def _dtmf_failures(levels: tuple[float, ...], louder_db: float = 1.0) -> list[str]:
+    """`louder_db`: how much louder than the digit alone it may come out (residual echo);
+    quieter by more than 1 dB (the NLP clipped or ramped it) always fails."""
     from dsp.dtmf import EventKind
 
     plan, ref, out, events = _dtmf_through_canceller(levels)
@@ -330,7 +332,7 @@ def _dtmf_failures(levels: tuple[float, ...]) -> list[str]:
             bad.append(f"case {c}: detected {got}, sent {[d for d, _, _ in p]}")
         for d, s0, dur in p:
             change = float(S.level(out[c, s0:s0 + dur]) - S.level(ref[c, s0:s0 + dur]))
-            if abs(change) > 1.0:
+            if change < -1.0 or change > louder_db:
                 bad.append(f"case {c}: digit {d} level changed {change:+.2f} dB")
     return bad
 
@@ -348,8 +350,39 @@ def test_dtmf_from_the_pbx_passes_the_canceller_during_a_prompt() -> None:
 def test_weak_dtmf_passes_the_canceller_during_a_prompt() -> None:
     """Digits at -18 and -25 dBm0 (Q.24's weakest must-accept level) under the same conditions:
     while the canceller has learnt little the power test takes such a digit for echo; the
-    spectral test hears it at its own frequencies (and the filter does not learn it)."""
-    assert _dtmf_failures((-18.0, -25.0)) == []
+    spectral test hears it at its own frequencies (and the filter does not learn it).  The
+    filter does not adapt on a block in which that test hears the caller: at -25 dBm0 under
+    the prompt's -21 dBm0 echo (ERL 6 dB) before convergence, that costs a little learning,
+    and the worst digit comes out up to 1.05 dB louder from residual echo (never quieter)."""
+    assert _dtmf_failures((-18.0, -25.0), louder_db=1.5) == []
+
+
+def test_a_caller_digit_over_a_far_end_digit_is_not_learnt_by_a_fresh_canceller() -> None:
+    """No echo path; the far end sends '9' (the gateway plays the voice AI's RFC 4733 digit
+    toward the PBX) and 200 ms later the PBX's caller keys '5' over it, before the canceller
+    has learnt anything.  The filter must not learn the caller's first block: it did (the
+    off-spectrum test heard the caller one block late, and the untrained filter's full step
+    took the '5' in the far end's leakage bins), so Sout came out up to 5 dB louder than Sin
+    and the '5' was detected 300 ms late, cut in two.  Now Sout is Sin within 0.5 dB in every
+    20 ms and the digit is found at once, whole."""
+    from dsp.dtmf import DtmfDetector, EventKind, dtmf_tone
+
+    n = FS
+    rin = np.zeros(n)
+    rin[800:] = dtmf_tone("9", n - 800, -7.0)
+    sin = np.zeros(n)
+    sin[2400:6400] = dtmf_tone("5", 4000, -10.0)
+    rin, sin = rin.astype(np.int16)[None], sin.astype(np.int16)[None]
+    ec = EchoCanceller(1)
+    out = np.concatenate([ec.process(rin[:, i:i + 160], sin[:, i:i + 160]) for i in range(0, n, 160)], axis=1)
+    on = slice(2400, 6400)
+    lv_out = S.level(out[0, on].astype(np.float64).reshape(-1, 160))
+    lv_in = S.level(sin[0, on].astype(np.float64).reshape(-1, 160))
+    assert np.all(np.abs(lv_out - lv_in) < 0.5), np.round(lv_out - lv_in, 1)
+    det = DtmfDetector(1)
+    evs = det.process(out)
+    assert [(e.digit, e.kind) for e in evs] == [("5", EventKind.START), ("5", EventKind.END)]
+    assert abs(evs[0].start - 2400) <= 80 and 480 <= (evs[1].duration_ms or 0) <= 500
 
 
 @pytest.mark.parametrize("far_starts_s", [0.0, 1.0])
