@@ -193,9 +193,9 @@ def test_a_call_closed_while_digits_sound_reports_each_digits_end() -> None:
     """The call is cleared (or moved) while the PBX's '5' still sounds and while SIP's '9' is
     played toward the PBX, neither end having come: each digit's end event comes with the
     close, marked cut, with the duration heard so far.  Before, a digit cut by the call's
-    end never reached the call's events (CTI saw no call.dtmf for it).  No canceller: the
-    two digits sound at once with no echo path to learn."""
-    hs = Harness(echo=False)
+    end never reached the call's events (CTI saw no call.dtmf for it).  The canceller is on
+    and the two digits sound at once (dsp.echo: the caller's first block is not learnt)."""
+    hs = Harness()
     tx_ev = de.EventSender(hs.peer, 101)
 
     def sip(i: int) -> list[bytes]:
