@@ -210,8 +210,10 @@ class Core:
         drops = sum(s.stats.dropped for s in (self.cti_events, self.cti_status, self.console_status))
         now = time.monotonic()
         if drops > self._reported_drops and now - self._last_drop_log > 10:
+            lost = self.cti_events.stats.dropped
             log.warning("a console or CTI process is not keeping up: %d message(s) dropped "
-                        "so far (core not delayed)", drops)
+                        "so far: %d CTI event(s) lost, %d status snapshot(s) replaced by newer "
+                        "ones (core not delayed)", drops, lost, drops - lost)
             self._reported_drops = drops
             self._last_drop_log = now
 
