@@ -210,7 +210,7 @@ class SpanEngine(RtpIn):
     def close(self, ch: int) -> Stream | None:
         st = self.streams[ch]
         if st is not None:
-            self._cut_digits(st)
+            self.end_digits(st)
         self.streams[ch] = None
         self._cn_on[ch] = False
         self.jb.close(ch)
@@ -522,20 +522,29 @@ class SpanEngine(RtpIn):
             self._playing.discard(ch)
         return rin
 
-    def _cut_digits(self, st: Stream) -> None:
+    def end_digits(self, st: Stream) -> list[bytes]:
         """The call leaves the channel while a digit sounds: the PBX's (in band) or one from
         SIP being played toward the PBX.  Each gets its end event now, marked `cut`, so that
-        every digit reaches the call's events with a duration."""
+        every digit reaches the call's events with a duration; returned are the RFC 4733 end
+        packets (three, RFC 4733 s2.5.1.4) of a PBX digit being sent toward SIP, for the
+        caller to send before the call's RTCP BYE.  (`close` calls it; a second call finds
+        nothing.)"""
         ch = st.row
-        if self.det is not None:
+        out: list[bytes] = []
+        if self.det is not None and self.streams[ch] is st:
             ev = self.det.cut(ch)
             if ev is not None:
                 self._detected(ev, cut=True)
+        evo = st.events_out
+        if evo is not None and evo.active and st.dtmf_digit is None:
+            out = evo.stop(st.sender.ts, st.dtmf_duration)
+            st.counters.events_tx += len(out)
         if st.tone_digit is not None and st.tone_stop_at is None:
             self.events.append({"event": "dtmf", "call_id": st.spec.call_id, "from": "sip",
                                 "digit": st.tone_digit, "phase": "end", "cut": True,
                                 "duration_ms": (self.samples - st.tone_started) / 8.0})
             st.tone_digit = None
+        return out
 
     def _detected(self, ev: Any, cut: bool = False) -> None:
         st = self.streams[ev.channel]

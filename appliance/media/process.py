@@ -600,8 +600,17 @@ class MediaServer:
     def _close(self, call_id: str) -> dict[str, Any]:
         call = self.calls.pop(call_id)
         st = call.stream
+        # a digit still sounding ends first: its events, and its RFC 4733 end packets ahead of
+        # the BYE (the far end's receiver need not time the event out)
+        ends = call.engine.end_digits(st)
         stats = call.engine.stream_stats(st)
         h = self.hosts[st.spec.span]
+        dest = st.send_addr
+        for data in ends if dest is not None and st.sock is not None else ():
+            try:
+                st.sock.sendto(st.srtp.protect(data) if st.srtp else data, dest)
+            except OSError:
+                st.counters.send_errors += 1
         addr = st.rtcp_addr
         if addr is not None:
             with contextlib.suppress(OSError):

@@ -212,7 +212,23 @@ def test_a_digit_sounding_at_close_has_its_end_event_before_the_close_reply(tmp_
         seen_at_reply.extend(e for e in events if e.get("event") == "dtmf")
 
     asyncio.run(_with_server(tmp_path, far, body))
+    got = []
+    peer.setblocking(False)
+    while True:
+        try:
+            got.append(rtp.decode(peer.recv(2048)))
+        except BlockingIOError:
+            break
     peer.close()
     assert [(e["from"], e["digit"], e["phase"]) for e in seen_at_reply] == [
         ("pbx", "5", "start"), ("pbx", "5", "end")], seen_at_reply
     assert seen_at_reply[1]["cut"] is True and seen_at_reply[1]["duration_ms"] >= 150
+    # and the RFC 4733 event toward SIP was ended too: its three end packets, with the
+    # duration the close reported, are the last packets the peer got
+    from appliance.media import dtmf_events as de
+    evs = [p for p in got if p.payload_type == 101]
+    assert evs, "no telephone-event packets"
+    ends = [de.decode(p.payload)[0] for p in got[-3:]]
+    assert all(p.payload_type == 101 for p in got[-3:]) and all(b.end and b.event == 5 for b in ends)
+    assert ends[0].duration == seen_at_reply[1]["duration_ms"] * 8
+    assert len({p.timestamp for p in evs}) == 1  # one event throughout
