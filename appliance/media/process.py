@@ -605,12 +605,13 @@ class MediaServer:
         ends = call.engine.end_digits(st)
         stats = call.engine.stream_stats(st)
         h = self.hosts[st.spec.span]
-        dest = st.send_addr
-        for data in ends if dest is not None and st.sock is not None else ():
-            try:
-                st.sock.sendto(st.srtp.protect(data) if st.srtp else data, dest)
-            except OSError:
-                st.counters.send_errors += 1
+        sock, dest = st.sock, st.send_addr
+        if sock is not None and dest is not None:
+            for data in ends:
+                try:
+                    sock.sendto(st.srtp.protect(data) if st.srtp else data, dest)
+                except OSError:
+                    st.counters.send_errors += 1
         addr = st.rtcp_addr
         if addr is not None:
             with contextlib.suppress(OSError):
