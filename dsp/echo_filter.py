@@ -307,7 +307,7 @@ class AdaptiveFilter:
         this block), then its adaptation (`_adapt_rest`, with the narrow-band guard), now or
         deferred."""
         k, i = self.k, self._i
-        xw = self._xh[i:i + k]
+        xc = self._xc[i:i + k]  # the window spectra's conjugates (kept by _push)
         pw = self._ph[i:i + k]
         e = self._ecur
         self.block_sin = _meansq(self._dcur)
@@ -323,7 +323,7 @@ class AdaptiveFilter:
         self._divergence_guard()
 
         ef = _rfft(self._epad)  # (zeros, e)
-        self._path_change(xw, pw, ef, far_active)
+        self._path_change(xc, pw, ef, far_active)
         if self._zeroed:
             # a model cleared in this block adapts on the error of the model it now is
             # (none: Sin), not on that of the one it was
@@ -416,7 +416,7 @@ class AdaptiveFilter:
         self._worse[gone] = 0
         self.cleared += gone
 
-    def _path_change(self, xw: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
+    def _path_change(self, xc: C64, pw: F32, ef: C64, far_active: BoolArray) -> None:
         """Echo path change: a mismatch that is coherent with the far end.
 
         While the error stays most of Sin (converged filter, far end active),
@@ -443,7 +443,7 @@ class AdaptiveFilter:
         # Suspect channels only (a path change or a caller: few at once).
         rows = np.flatnonzero(suspect)
         er = ef[rows]
-        self._cxe[:, rows] += np.conj(xw[:, rows]) * er[None]
+        self._cxe[:, rows] += xc[:, rows] * er[None]
         self._cxx[:, rows] += pw[:, rows]
         self._cee[rows] += _power(er)
         self._run_gain[rows] += self.block_err[rows] - self.block_sin[rows]
