@@ -32,7 +32,7 @@ import itertools
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 PITCH_MIN = 40  # 200 Hz
 PITCH_MAX = 120  # 66.7 Hz
@@ -41,6 +41,20 @@ HISTORY = 3 * PITCH_MAX + OVERLAP_MAX  # 390 samples, 48.75 ms
 CORR_LEN = 160  # 20 ms correlation window
 FRAME = 80  # 10 ms: the Appendix's unit for the schedule below
 SILENT_AFTER = 6 * FRAME  # 60 ms
+_J3 = np.arange(3 * PITCH_MAX)
+
+
+def _gain_table() -> npt.NDArray[np.float64]:
+    """The erasure's gain at sample t (I.2.3), for t = 0..SILENT_AFTER (silent from there on):
+    1 for 10 ms, then 20 % less per 10 ms."""
+    t = np.arange(SILENT_AFTER + 1)
+    g = np.clip(1.0 - 0.2 * (t - FRAME) / FRAME, 0.0, 1.0)
+    g[t < FRAME] = 1.0
+    g[t >= SILENT_AFTER] = 0.0
+    return g
+
+
+_GAIN = _gain_table()
 
 
 def find_pitch(hist: npt.NDArray[np.float64]) -> int:
@@ -55,7 +69,8 @@ def find_pitch_many(hist: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     r, n = hist.shape
     target = hist[:, -CORR_LEN:]
     # candidate lag L starts at n - CORR_LEN - L: windows in order of the lag, a view
-    win = sliding_window_view(hist[:, : n - PITCH_MIN], CORR_LEN, axis=1)
+    s0, s1 = hist.strides  # (sliding_window_view's checks cost more than the view itself)
+    win = as_strided(hist, (r, n - PITCH_MIN - CORR_LEN + 1, CORR_LEN), (s0, s1, s1), writeable=False)
     cand = win[:, n - CORR_LEN - PITCH_MAX : n - CORR_LEN - PITCH_MIN + 1][:, ::-1]
     corr = np.einsum("rkj,rj->rk", cand, target)
     sq = np.concatenate([np.zeros((r, 1)), np.cumsum(hist * hist, axis=1)], axis=1)
@@ -94,7 +109,7 @@ class _Loss:
         self.ready = False  # started by _start_many for this block's first missing run
         self.erased = 0
         self.p = PITCH_MIN
-        self.cyc: list[npt.NDArray[np.float64]] = []
+        self.cyc: npt.NDArray[np.float64] = np.zeros((3, 0))  # a view of G711Plc.cyc[row]
         self.rec_left = 0
         self.rec_len = 0
         self.rec_synth: npt.NDArray[np.float64] = np.zeros(0)
@@ -134,31 +149,34 @@ class G711Plc:
         out = audio.astype(np.float64)
         n = audio.shape[1]
         whole: npt.NDArray[np.bool_] = np.asarray(missing.all(axis=1))
-        starts: list[int] = []
+        # rows whose erasure starts with this block: started with those starting inside it,
+        # one pitch search for both (`_start_partial`)
+        fresh = []
+        for r in np.flatnonzero(whole).tolist():
+            st = self._loss.get(r)
+            if st is None or st.erased == 0:
+                fresh.append(r)
         going: list[int] = []
-        done = self._start_partial(out, missing, whole)
+        done = self._start_partial(out, missing, whole, np.array(fresh, dtype=np.intp))
         done |= self._end_many(out, missing, done)
         for r in sorted(rows - done):
             st = self._loss.get(r)
             if whole[r]:
-                if st is not None and st.erased >= SILENT_AFTER:
+                assert st is not None  # (started above)
+                if st.erased >= SILENT_AFTER:
                     # past 60 ms the erasure is silence (I.2.3): no synthesis to run.  A
                     # stream that stopped (or a far end that stalled) costs this, per block,
                     # on every one of its rows at once: it must stay cheap
                     out[r] = 0.0
                     st.erased += n
-                elif st is None or st.erased == 0:
-                    starts.append(r)
                 else:
                     going.append(r)
                 continue
             out[r] = self._row(r, out[r], missing[r])
-        if starts or going:
+        if going:
             # rows missing the whole block, in one go: a network stall makes every call
             # lose the same packets, and row by row that cost 50 ms a block at 240 calls
-            if starts:
-                self._start_many(np.array(starts, dtype=np.intp))
-            batch = np.array(starts + going, dtype=np.intp)
+            batch = np.array(going, dtype=np.intp)
             t0 = np.array([self._loss[int(r)].erased for r in batch], dtype=np.int64)
             out[batch] = self._synth_many(batch, t0, n)
             for r in batch.tolist():
@@ -188,7 +206,7 @@ class G711Plc:
         return self.hist[np.asarray(rows, dtype=np.intp)[:, None], order]
 
     def _start_partial(self, out: npt.NDArray[np.float64], missing: npt.NDArray[np.bool_],
-                       whole: npt.NDArray[np.bool_]) -> set[int]:
+                       whole: npt.NDArray[np.bool_], fresh: npt.NDArray[np.intp]) -> set[int]:
         """The pitch searches of the rows whose loss starts inside this block (a late or
         lost packet whose samples begin mid-block: the common partial loss), in one go;
         `_row` then synthesises from the state made here.  One by one they cost 0.1 ms
@@ -199,7 +217,8 @@ class G711Plc:
 
         The rows whose block ends missing (good, then missing to its end) are synthesised
         here too and returned (done); the others (the loss also ends in this block) are
-        left to `_row`, which starts from this state (`ready`)."""
+        left to `_row`, which starts from this state (`ready`).  The rows in `fresh` (missing
+        the whole block, their erasure starting with it) are started in the same search."""
         partial = missing.any(axis=1) & ~whole
         cand = partial.copy()
         rec: list[int] = []
@@ -214,6 +233,8 @@ class G711Plc:
             cand[rec] = True
         rows = np.flatnonzero(cand)
         if len(rows) < 2:
+            if len(fresh):
+                self._start_many(fresh)
             return set()
         n = missing.shape[1]
         m = missing[rows]
@@ -223,7 +244,10 @@ class G711Plc:
         both = np.concatenate([self._history(rows), out[rows]], axis=1)
         # the history up to the first missing sample: stored history plus the block's good part
         h = np.take_along_axis(both, a[:, None] + np.arange(HISTORY), axis=1)
-        self._start_many(rows, h)
+        if len(fresh):
+            self._start_many(np.concatenate([rows, fresh]), np.concatenate([h, self._history(fresh)]))
+        else:
+            self._start_many(rows, h)
         j = np.arange(n)
         tail = (m == (j >= a[:, None])).all(axis=1)  # missing from a to the end, nothing else
         if tail.any():
@@ -363,7 +387,7 @@ class G711Plc:
         self.pitch[r] = st.p
         for m, c in enumerate(_cycles(h, st.p)):
             self.cyc[r, m, : len(c)] = c
-        st.cyc = [self.cyc[r, m] for m in range(3)]
+        st.cyc = self.cyc[r]
         self._loss[r] = st
         return st
 
@@ -375,7 +399,7 @@ class G711Plc:
         n = h.shape[1]
         p = find_pitch_many(h)
         self.pitch[rows] = p
-        j = np.arange(3 * PITCH_MAX)
+        j = _J3
         q = np.maximum(1, p // 4)[:, None]
         for m in (1, 2, 3):
             span = (m * p)[:, None]
@@ -386,19 +410,19 @@ class G711Plc:
             w = (k + 1) / (q + 1)
             before = np.take_along_axis(h, np.clip(n - 2 * span + j, 0, n - 1), axis=1)
             self.cyc[rows, m - 1] = np.where(tail, c * (1.0 - w) + before * w, c)
-        for r, pr in zip(rows.tolist(), p.tolist(), strict=True):
+        for row, pr in zip(rows.tolist(), p.tolist(), strict=True):
             st = _Loss()
             st.p = int(pr)
-            st.cyc = [self.cyc[r, m] for m in range(3)]
-            self._loss[r] = st
+            st.cyc = self.cyc[row]
+            self._loss[row] = st
 
     def _synth_many(self, rows: npt.NDArray[np.intp], t0: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float64]:
         """`_synth` for every row of `rows`, row i from its erasure sample t0[i] on."""
         t = t0[:, None] + np.arange(k)
         m = np.minimum(3, 1 + t // FRAME)
         p = self.pitch[rows][:, None]
-        cyc = self.cyc[rows]
-        ri = np.arange(len(rows))[:, None]
+        cyc = self.cyc
+        ri = rows[:, None]
         y = cyc[ri, m - 1, (t + (m - 1) * p) % (m * p)]
         q = np.maximum(1, p // 4)
         for mi in (2, 3):
@@ -408,10 +432,7 @@ class G711Plc:
                 w = (into + 1) / (q + 1)
                 prev = cyc[ri, mi - 2, (t + (mi - 2) * p) % ((mi - 1) * p)]
                 y = np.where(blend, prev * (1 - w) + y * w, y)
-        gain = np.clip(1.0 - 0.2 * (t - FRAME) / FRAME, 0.0, 1.0)
-        gain[t < FRAME] = 1.0
-        gain[t >= SILENT_AFTER] = 0.0
-        res: npt.NDArray[np.float64] = y * gain
+        res: npt.NDArray[np.float64] = y * _GAIN[np.minimum(t, SILENT_AFTER)]
         return res
 
     @staticmethod
@@ -436,7 +457,4 @@ class G711Plc:
                         w = (into[blend] + 1) / (q + 1)
                         prev = st.cyc[mi - 2][(tb + (mi - 2) * p) % ((mi - 1) * p)]
                         y[np.flatnonzero(sel)[blend]] = prev * (1 - w) + y[np.flatnonzero(sel)[blend]] * w
-        gain = np.clip(1.0 - 0.2 * (t - FRAME) / FRAME, 0.0, 1.0)  # 20 % per 10 ms after 10 ms
-        gain[t < FRAME] = 1.0
-        gain[t >= SILENT_AFTER] = 0.0
-        return y * gain
+        return y * _GAIN[np.minimum(t, SILENT_AFTER)]

@@ -207,3 +207,40 @@ def test_rows_losing_again_while_recovering_together_equal_the_one_row_path() ->
             assert (st.erased, st.p, st.rec_left, st.rec_len) == (ref.erased, ref.p, ref.rec_left, ref.rec_len)
     assert recovering >= C  # the case came up, often
     assert one_row == []  # ... and went to the batch
+
+
+def test_losses_starting_at_and_inside_a_block_share_one_pitch_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stall seen by calls at every phase: in one block some rows lose it whole (their
+    packets end on the block's edge) and others from a point inside it.  All their pitch
+    searches run as one (`find_pitch_many` once per block: each call of it costs a few
+    dozen numpy operations whatever the rows), and the output is the one-row path's,
+    sample for sample."""
+    from appliance.media import plc as plcmod
+
+    rng = np.random.default_rng(21)
+    C, n, blk = 40, 2400, 40
+    xs = np.stack([_voiced(n, f, seed=c) * rng.uniform(0.2, 1.0)
+                   for c, f in enumerate(rng.uniform(70, 210, C))])
+    lost = np.zeros((C, n), dtype=bool)
+    for start in (800, 1600):
+        for c in range(C):
+            s = start if c % 2 else start + int(rng.integers(1, blk))
+            lost[c, s : s + 240] = True
+    calls: list[int] = []
+    real = plcmod.find_pitch_many
+
+    def counted(h: np.ndarray) -> np.ndarray:
+        calls.append(len(h))
+        return real(h)
+
+    monkeypatch.setattr(plcmod, "find_pitch_many", counted)
+    a_plc, b_plc = G711Plc(C), G711Plc(C)
+    for i in range(0, n, blk):
+        m = lost[:, i : i + blk]
+        a = np.where(m, 0, xs[:, i : i + blk]).astype(np.int16)
+        calls.clear()
+        got = a_plc.process(a, m)
+        if i in (800, 1600):
+            assert calls == [C]  # both kinds of start, one search
+        assert np.array_equal(got, _row_by_row(b_plc, a, m)), f"block at {i}"
+        assert set(a_plc._loss) == set(b_plc._loss)
