@@ -57,6 +57,7 @@ from dsp import g711
 from tests.bench.report import Table
 
 BLOCK = 40
+SETTLE_S = 20.0  # at most this long for the media processes to be back at real time before a row
 CLICK_EVERY = 8000  # 1 s: a click is near-end speech to the canceller (double talk, 240 ms of hangover)
 ECHO_ERL_DB = 10.0  # the PBX side's hybrid: what comes back of what it is sent ...
 ECHO_DELAY = 8  # ... 1 ms after the block it was sent in
@@ -259,6 +260,15 @@ async def _one(rig: Rig, n: int, ptime_ms: int, busy_parent: bool = False) -> di
     seconds = WARMUP_S + MEASURE_S + 1.0
     gw_ports = []
     calls = []
+    # a row starts with every media process back at real time (a process that left it in
+    # the previous row takes it again after REALTIME_BACK_S of calm): rows do not inherit
+    # one another's collapse; one still out after SETTLE_S starts anyway (the 'RT' column)
+    t_settle = time.monotonic() + SETTLE_S
+    while time.monotonic() < t_settle:
+        procs = (await client.stats())["processes"]
+        if all(p["realtime"] or not p["realtime_drops"] for p in procs):  # (never had it: no wait)
+            break
+        await asyncio.sleep(0.5)
     # the processes' real-time drops before the row (see the 'RT' column)
     drops0 = sum(p["realtime_drops"] for p in (await client.stats())["processes"])
     for i in range(n):
