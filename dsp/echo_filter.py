@@ -89,6 +89,9 @@ PATH_BLOCKS: Final = 25  # suspicious blocks summed before the coherence test
 PATH_COHERENCE: Final = 0.15  # error/far-end coherence that means a new echo path
 DIVERGED: Final = 2.0  # echo estimate peak over the Rin peaks of the tail (no passive path) ...
 DIVERGED_BLOCKS: Final = 2  # ... with the error above Sin, this many blocks in a row: cleared
+# the adaptation gathers its channels when fewer than 1/SPARSE_SHARE of those due learn
+# (gathering costs more per channel than the strided pass over all of them)
+SPARSE_SHARE: Final = 2
 _DBM0_RMS: Final = 16020.7
 # Far end silent: mean power per bin below about -50 dBm0 (2P-point FFT).
 _SILENCE_BIN_POWER: Final = (_DBM0_RMS * 10 ** (-50 / 20)) ** 2 * BLOCK * 2
@@ -365,20 +368,11 @@ class AdaptiveFilter:
             else:
                 self.corr[:, yr] += self._xc[i:i + k, yr] * df[None]
         on = self.adapt & learn & ~self.narrowband
-        if not on.any():
-            return
-        mu = np.maximum(MU_MIN, self._mu_max / (1.0 + np.maximum(self.age - BOOT, 0.0) / self._tau))
-        mu = (mu * on).astype(np.float32)
         # Half rate: every other block, one channel parity adapts (a strided
         # view in the partition-major arrays: half the work per block).
         cs = slice(self.blocks_done % 2, None, 2) if self.half else slice(None)
-        # NLMS normalisation per bin by the input power over the span: the
-        # K partitions' gradients add up, hence the 1/K.
-        denom = np.maximum(self._span[cs], 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
-        step = (mu[cs, None] / denom) * ef[cs]
-        w = self.w[:, cs]
-        grad = np.multiply(self._xc[i:i + k, cs], step[None], out=self._grad[:, :step.shape[0]])
-        w += grad
+        if self.half:
+            on[1 - self.blocks_done % 2::2] = False
         # Partition 0 is constrained every block: its second-half taps would
         # reach into the current block's future samples (non-causal, and the
         # zero-delay partial-block output could not reproduce them).  The
@@ -387,9 +381,37 @@ class AdaptiveFilter:
         if k > 1:
             sel += [1 + (self.blocks_done * (CONSTRAIN - 1) + j) % (k - 1)
                     for j in range(min(k - 1, CONSTRAIN - 1))]
+        rows = np.flatnonzero(on)
+        if not len(rows):
+            return
+        mu = np.maximum(MU_MIN, self._mu_max / (1.0 + np.maximum(self.age - BOOT, 0.0) / self._tau))
+        mu = (mu * on).astype(np.float32)
+        # NLMS normalisation per bin by the input power over the span: the
+        # K partitions' gradients add up, hence the 1/K.
+        reg = _SILENCE_BIN_POWER * 1e-2 * k
+        if len(rows) * SPARSE_SHARE < len(range(*cs.indices(self.channels))):
+            # few channels learn in this block (the others in silence, double talk, or on
+            # a tone): the update and its constraint for those only, gathered (a channel
+            # that does not learn keeps its weights as they are)
+            step = (mu[rows, None] / (np.maximum(self._span[rows], 0.0) + reg)) * ef[rows]
+            wr = self.w[:, rows]
+            wr += self._xc[i:i + k, rows] * step[None]
+            wt = _irfft(wr[sel])
+            wt[..., BLOCK:] = 0
+            wr[sel] = _rfft(wt)
+            self.w[:, rows] = wr
+            return
+        denom = np.maximum(self._span[cs], 0.0) + reg
+        step = (mu[cs, None] / denom) * ef[cs]
+        w = self.w[:, cs]
+        grad = np.multiply(self._xc[i:i + k, cs], step[None], out=self._grad[:, :step.shape[0]])
+        w += grad  # (+0 where the channel does not learn: unchanged)
         wt = _irfft(w[sel])
         wt[..., BLOCK:] = 0
-        w[sel] = _rfft(wt)
+        # the constraint written back where the channel learnt only: a channel's weights do
+        # not depend on which path its block took, nor on what the other calls do (the
+        # constraint of weights its last update constrained would only add rounding)
+        w[sel] = np.where(on[cs][None, :, None], _rfft(wt), w[sel])
 
     def _divergence_guard(self) -> None:
         """Clear a diverging model (G.168 3.15: the H register is reset).

@@ -52,6 +52,7 @@ from dsp.echo_filter import (
     BLOCK,
     BOOT,
     MU_MIN,
+    SPARSE_SHARE,
     AdaptiveFilter,
     _irfft,
     _meansq,
@@ -313,12 +314,22 @@ class ShortFilter:
         learn = (p.mean(axis=1) > _SILENCE_BIN_POWER) & ~bg.double_talk
         self.age += learn
         on = self.adapt & learn & ~bg.narrowband
-        if not on.any():
+        rows = np.flatnonzero(on)
+        if not len(rows):
             return
         mu = np.maximum(MU_MIN, FORE_MU / (1.0 + np.maximum(self.age - BOOT, 0.0) / FORE_TAU))
         mu = (mu * on).astype(np.float32)
-        step = (mu[:, None] / (p + _SILENCE_BIN_POWER * 1e-2)) * _rfft(self._e)
-        self.w += np.conjugate(xf) * step
+        reg = _SILENCE_BIN_POWER * 1e-2
+        if len(rows) * SPARSE_SHARE < len(on):
+            # few channels learn in this block: theirs only (see AdaptiveFilter._adapt_rest)
+            step = (mu[rows, None] / (p[rows] + reg)) * _rfft(self._e[rows])
+            wr = self.w[rows] + np.conjugate(xf[rows]) * step
+            wt = _irfft(wr)
+            wt[:, BLOCK:] = 0
+            self.w[rows] = _rfft(wt)
+            return
+        step = (mu[:, None] / (p + reg)) * _rfft(self._e)
+        self.w += np.conjugate(xf) * step  # (+0 where the channel does not learn)
         wt = _irfft(self.w)
         wt[:, BLOCK:] = 0
-        self.w = _rfft(wt)
+        self.w = np.where(on[:, None], _rfft(wt), self.w)  # (as in AdaptiveFilter._adapt_rest)
