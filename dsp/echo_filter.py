@@ -411,7 +411,9 @@ class AdaptiveFilter:
         # the constraint written back where the channel learnt only: a channel's weights do
         # not depend on which path its block took, nor on what the other calls do (the
         # constraint of weights its last update constrained would only add rounding)
-        w[sel] = np.where(on[cs][None, :, None], _rfft(wt), w[sel])
+        ws = _rfft(wt)
+        oc = on[cs]
+        w[sel] = ws if oc.all() else np.where(oc[None, :, None], ws, w[sel])
 
     def _divergence_guard(self) -> None:
         """Clear a diverging model (G.168 3.15: the H register is reset).

@@ -332,4 +332,5 @@ class ShortFilter:
         self.w += np.conjugate(xf) * step  # (+0 where the channel does not learn)
         wt = _irfft(self.w)
         wt[:, BLOCK:] = 0
-        self.w = np.where(on[:, None], _rfft(wt), self.w)  # (as in AdaptiveFilter._adapt_rest)
+        ws = _rfft(wt)
+        self.w = ws if len(rows) == len(on) else np.where(on[:, None], ws, self.w)  # (as in _adapt_rest)
