@@ -55,6 +55,10 @@ K = ceil(taps / P) partitions.
 * ``half``: each channel adapts every other block (its channel parity), a
   strided view of the partition-major arrays, when a faster foreground
   (``dsp.echo_fore``) carries the convergence: half the adaptation cost.
+* A block's update and constraint touch only the channels that learn in it
+  (gathered when they are fewer than half of those due, ``SPARSE_SHARE``):
+  a channel in far-end silence or double talk keeps its weights bit for
+  bit, and no channel's output depends on what the others do.
 
 Limits: 8 kHz.  No leakage (G.168 test 4): the model is kept while the far
 end is silent.  Convergence is gradient speed: about 1 s (0.6-1.7 s) to
