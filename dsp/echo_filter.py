@@ -392,32 +392,24 @@ class AdaptiveFilter:
         mu = (mu * on).astype(np.float32)
         # NLMS normalisation per bin by the input power over the span: the
         # K partitions' gradients add up, hence the 1/K.
-        reg = _SILENCE_BIN_POWER * 1e-2 * k
-        if len(rows) * SPARSE_SHARE < len(range(*cs.indices(self.channels))):
-            # few channels learn in this block (the others in silence, double talk, or on
-            # a tone): the update and its constraint for those only, gathered (a channel
-            # that does not learn keeps its weights as they are)
-            step = (mu[rows, None] / (np.maximum(self._span[rows], 0.0) + reg)) * ef[rows]
-            wr = self.w[:, rows]
-            wr += self._xc[i:i + k, rows] * step[None]
-            wt = _irfft(wr[sel])
-            wt[..., BLOCK:] = 0
-            wr[sel] = _rfft(wt)
-            self.w[:, rows] = wr
-            return
-        denom = np.maximum(self._span[cs], 0.0) + reg
-        step = (mu[cs, None] / denom) * ef[cs]
-        w = self.w[:, cs]
-        grad = np.multiply(self._xc[i:i + k, cs], step[None], out=self._grad[:, :step.shape[0]])
-        w += grad  # (+0 where the channel does not learn: unchanged)
+        # Few channels learn in this block (the others in silence, double talk, or on a
+        # tone): theirs only, gathered; otherwise the strided pass over the parity.
+        gather = len(rows) * SPARSE_SHARE < on[cs].size
+        idx: slice | npt.NDArray[np.intp] = rows if gather else cs
+        denom = np.maximum(self._span[idx], 0.0) + _SILENCE_BIN_POWER * 1e-2 * k
+        step = (mu[idx, None] / denom) * ef[idx]
+        w = self.w[:, idx]  # (a view of the parity; gathered rows are a copy, put back below)
+        w += np.multiply(self._xc[i:i + k, idx], step[None], out=self._grad[:, :step.shape[0]])
         wt = _irfft(w[sel])
         wt[..., BLOCK:] = 0
         # the constraint written back where the channel learnt only: a channel's weights do
         # not depend on which path its block took, nor on what the other calls do (the
         # constraint of weights its last update constrained would only add rounding)
         ws = _rfft(wt)
-        oc = on[cs]
+        oc = on[idx]
         w[sel] = ws if oc.all() else np.where(oc[None, :, None], ws, w[sel])
+        if gather:
+            self.w[:, rows] = w
 
     def _divergence_guard(self) -> None:
         """Clear a diverging model (G.168 3.15: the H register is reset).

@@ -319,18 +319,14 @@ class ShortFilter:
             return
         mu = np.maximum(MU_MIN, FORE_MU / (1.0 + np.maximum(self.age - BOOT, 0.0) / FORE_TAU))
         mu = (mu * on).astype(np.float32)
-        reg = _SILENCE_BIN_POWER * 1e-2
-        if len(rows) * SPARSE_SHARE < len(on):
-            # few channels learn in this block: theirs only (see AdaptiveFilter._adapt_rest)
-            step = (mu[rows, None] / (p[rows] + reg)) * _rfft(self._e[rows])
-            wr = self.w[rows] + np.conjugate(xf[rows]) * step
-            wt = _irfft(wr)
-            wt[:, BLOCK:] = 0
-            self.w[rows] = _rfft(wt)
-            return
-        step = (mu[:, None] / (p + reg)) * _rfft(self._e)
-        self.w += np.conjugate(xf) * step  # (+0 where the channel does not learn)
-        wt = _irfft(self.w)
+        # few channels learn in this block: theirs only, gathered (see AdaptiveFilter._adapt_rest)
+        gather = len(rows) * SPARSE_SHARE < len(on)
+        idx: slice | npt.NDArray[np.intp] = rows if gather else slice(None)
+        step = (mu[idx, None] / (p[idx] + _SILENCE_BIN_POWER * 1e-2)) * _rfft(self._e[idx])
+        wt = _irfft(self.w[idx] + np.conjugate(xf[idx]) * step)
         wt[:, BLOCK:] = 0
         ws = _rfft(wt)
-        self.w = ws if len(rows) == len(on) else np.where(on[:, None], ws, self.w)  # (as in _adapt_rest)
+        if gather:
+            self.w[rows] = ws
+        else:  # the constraint written back where the channel learnt only
+            self.w = ws if len(rows) == len(on) else np.where(on[:, None], ws, self.w)
